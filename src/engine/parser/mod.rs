@@ -1,0 +1,1 @@
+//! SecLang parser (pest grammar) and configuration loader (`Include`).

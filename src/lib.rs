@@ -1,0 +1,3 @@
+//! Rampart: an edge gateway with a ModSecurity-compatible rule engine.
+
+pub mod engine;

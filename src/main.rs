@@ -1,0 +1,3 @@
+fn main() {
+    println!("rampart {}", env!("CARGO_PKG_VERSION"));
+}
