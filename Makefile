@@ -1,0 +1,47 @@
+# Rampart: see README.md. The two commands a new machine needs: `make run` and `make test`.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Where OWASP CRS lives (rules/, crs-setup.conf.example, plugins/). Found automatically:
+# CRS_DIR from the environment, ../shared/crs (development checkout), Debian's
+# modsecurity-crs package, or a CRS release downloaded into .cache/ (see scripts/find-crs.sh).
+CRS_DIR ?= $(shell scripts/find-crs.sh)
+export CRS_DIR
+
+.PHONY: all build release run test unit conformance rules-check bench deps clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+# The gateway on 127.0.0.1:8080 with stock CRS (paranoia 1, blocking) in front of the
+# built-in demo backend on 127.0.0.1:8081.
+run: release
+	@echo "CRS: $(CRS_DIR)"
+	./target/release/rampart run --demo
+
+# Everything CI runs: unit and integration tests, the secrules-language-tests vectors,
+# the stock-CRS rules check and the CRS regression suite through the real gateway.
+test: unit rules-check conformance
+
+unit:
+	$(CARGO) test --no-fail-fast -- --test-threads=2
+
+rules-check: build
+	scripts/rules-check.sh
+
+conformance:
+	$(CARGO) test --release --test crs_regression
+
+bench:
+	scripts/bench.sh
+
+clean:
+	$(CARGO) clean

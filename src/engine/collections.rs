@@ -1,0 +1,291 @@
+//! Key/value collections: TX and the persistent collections (IP, GLOBAL, SESSION, USER,
+//! RESOURCE) shared by all transactions of a process.
+//!
+//! Keys are case-insensitive (`setvar:tx.Foo` and `TX:foo` are the same variable): entries
+//! are indexed by the lower-cased key and remember the name as first written.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use indexmap::IndexMap;
+
+use super::vars::Var;
+
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub name: Vec<u8>,
+    pub value: Vec<u8>,
+    /// Epoch seconds after which the item no longer exists (expirevar).
+    pub expires: Option<u64>,
+}
+
+/// An ordered, case-insensitive key/value collection.
+#[derive(Debug, Clone, Default)]
+pub struct Collection {
+    map: IndexMap<Vec<u8>, Item>,
+}
+
+impl Collection {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Value of `key`, which must already be lower-case.
+    pub fn get_lc(&self, key_lc: &[u8]) -> Option<&[u8]> {
+        self.map.get(key_lc).map(|i| i.value.as_slice())
+    }
+
+    /// (name as written, value) of `key`, which must already be lower-case.
+    pub fn get_item_lc(&self, key_lc: &[u8]) -> Option<(&[u8], &[u8])> {
+        self.map.get(key_lc).map(|i| (i.name.as_slice(), i.value.as_slice()))
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        if key.iter().any(u8::is_ascii_uppercase) {
+            self.get_lc(&key.to_ascii_lowercase())
+        } else {
+            self.get_lc(key)
+        }
+    }
+
+    pub fn set(&mut self, key: &[u8], value: Vec<u8>) {
+        let lc = key.to_ascii_lowercase();
+        match self.map.get_mut(&lc) {
+            Some(i) => {
+                i.value = value;
+            }
+            None => {
+                self.map.insert(lc, Item { name: key.to_vec(), value, expires: None });
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> bool {
+        self.map.shift_remove(&key.to_ascii_lowercase()).is_some()
+    }
+
+    pub fn set_expiry(&mut self, key: &[u8], at: u64) {
+        if let Some(i) = self.map.get_mut(&key.to_ascii_lowercase()) {
+            i.expires = Some(at);
+        }
+    }
+
+    /// Removes expired items.
+    pub fn purge_expired(&mut self, now: u64) {
+        self.map.retain(|_, i| i.expires.is_none_or(|e| e > now));
+    }
+
+    /// Items in insertion order: (name as written, value).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.map.values().map(|i| (i.name.as_slice(), i.value.as_slice()))
+    }
+
+    pub fn items(&self) -> impl Iterator<Item = &Item> {
+        self.map.values()
+    }
+}
+
+/// Numeric value of a collection string as ModSecurity reads it (`atoi`-like).
+pub fn to_number(v: &[u8]) -> i64 {
+    let s = v.iter().position(|b| !b.is_ascii_whitespace()).map(|p| &v[p..]).unwrap_or(&[]);
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut n: i64 = 0;
+    for &b in digits {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        n = n.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+    }
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// A change made by a transaction to a persistent collection, replayed on the shared store
+/// when the transaction ends (so concurrent increments are not lost).
+#[derive(Debug, Clone)]
+pub enum Change {
+    Set(Vec<u8>, Vec<u8>),
+    Add(Vec<u8>, i64),
+    Delete(Vec<u8>),
+    Expire(Vec<u8>, u64),
+}
+
+#[derive(Debug, Clone)]
+struct Record {
+    vars: Collection,
+    created: u64,
+    last_update: u64,
+    update_counter: u64,
+}
+
+/// A persistent collection opened by `initcol` in one transaction.
+#[derive(Debug, Clone)]
+pub struct OpenCollection {
+    pub key: Vec<u8>,
+    pub data: Collection,
+    pub changes: Vec<Change>,
+}
+
+/// The process-wide store of persistent collections (kept in memory; bounded).
+#[derive(Debug)]
+pub struct CollectionStore {
+    inner: Mutex<HashMap<(Var, Vec<u8>), Record>>,
+    max_records: usize,
+}
+
+impl Default for CollectionStore {
+    fn default() -> Self {
+        CollectionStore::new(100_000)
+    }
+}
+
+impl CollectionStore {
+    pub fn new(max_records: usize) -> Self {
+        CollectionStore { inner: Mutex::new(HashMap::new()), max_records: max_records.max(1) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Opens (a snapshot of) collection `var` / `key`, creating it when absent or expired.
+    pub fn open(&self, var: Var, key: &[u8], timeout: u64) -> OpenCollection {
+        let now = now_secs();
+        let mut data = Collection::new();
+        let map = self.inner.lock();
+        let existing = map.as_ref().ok().and_then(|m| m.get(&(var, key.to_vec())).cloned());
+        drop(map);
+        let (created, last_update, counter, is_new) = match existing {
+            Some(r) if r.last_update + timeout > now => {
+                data = r.vars;
+                data.purge_expired(now);
+                (r.created, r.last_update, r.update_counter, false)
+            }
+            _ => (now, now, 0, true),
+        };
+        data.set(b"KEY", key.to_vec());
+        data.set(b"TIMEOUT", timeout.to_string().into_bytes());
+        data.set(b"CREATE_TIME", created.to_string().into_bytes());
+        data.set(b"LAST_UPDATE_TIME", last_update.to_string().into_bytes());
+        data.set(b"UPDATE_COUNTER", counter.to_string().into_bytes());
+        data.set(b"IS_NEW", if is_new { b"1".to_vec() } else { b"0".to_vec() });
+        OpenCollection { key: key.to_vec(), data, changes: Vec::new() }
+    }
+
+    /// Replays a transaction's changes on the shared record.
+    pub fn commit(&self, var: Var, col: &OpenCollection) {
+        if col.changes.is_empty() {
+            return;
+        }
+        let now = now_secs();
+        let Ok(mut map) = self.inner.lock() else { return };
+        if map.len() >= self.max_records && !map.contains_key(&(var, col.key.clone())) {
+            // Evict expired records first, then the least recently updated one.
+            map.retain(|_, r| r.vars.items().any(|i| i.expires.is_none_or(|e| e > now)) || r.last_update + 3600 > now);
+            if map.len() >= self.max_records {
+                if let Some(oldest) = map.iter().min_by_key(|(_, r)| r.last_update).map(|(k, _)| k.clone()) {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        let rec = map.entry((var, col.key.clone())).or_insert_with(|| Record {
+            vars: Collection::new(),
+            created: now,
+            last_update: now,
+            update_counter: 0,
+        });
+        for c in &col.changes {
+            match c {
+                Change::Set(k, v) => rec.vars.set(k, v.clone()),
+                Change::Add(k, d) => {
+                    let cur = rec.vars.get(k).map(to_number).unwrap_or(0);
+                    rec.vars.set(k, cur.saturating_add(*d).to_string().into_bytes());
+                }
+                Change::Delete(k) => {
+                    rec.vars.remove(k);
+                }
+                Change::Expire(k, at) => rec.vars.set_expiry(k, *at),
+            }
+        }
+        rec.vars.purge_expired(now);
+        rec.last_update = now;
+        rec.update_counter += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_insensitive_keys_keep_first_name() {
+        let mut c = Collection::new();
+        c.set(b"Foo", b"1".to_vec());
+        c.set(b"FOO", b"2".to_vec());
+        assert_eq!(c.get(b"foo"), Some(&b"2"[..]));
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.iter().next().unwrap().0, b"Foo");
+        assert!(c.remove(b"fOO"));
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn numbers_like_atoi() {
+        assert_eq!(to_number(b"42"), 42);
+        assert_eq!(to_number(b"  -7x"), -7);
+        assert_eq!(to_number(b"abc"), 0);
+        assert_eq!(to_number(b""), 0);
+        assert_eq!(to_number(b"99999999999999999999999"), i64::MAX);
+    }
+
+    #[test]
+    fn store_replays_increments() {
+        let s = CollectionStore::new(10);
+        let mut a = s.open(Var::Ip, b"1.2.3.4", 60);
+        let mut b = s.open(Var::Ip, b"1.2.3.4", 60);
+        assert_eq!(a.data.get(b"is_new"), Some(&b"1"[..]));
+        a.changes.push(Change::Add(b"counter".to_vec(), 1));
+        b.changes.push(Change::Add(b"counter".to_vec(), 1));
+        s.commit(Var::Ip, &a);
+        s.commit(Var::Ip, &b);
+        let c = s.open(Var::Ip, b"1.2.3.4", 60);
+        assert_eq!(c.data.get(b"counter"), Some(&b"2"[..]));
+        assert_eq!(c.data.get(b"IS_NEW"), Some(&b"0"[..]));
+        assert_eq!(c.data.get(b"update_counter"), Some(&b"2"[..]));
+    }
+
+    #[test]
+    fn store_is_bounded() {
+        let s = CollectionStore::new(3);
+        for i in 0..10 {
+            let mut c = s.open(Var::Ip, format!("10.0.0.{i}").as_bytes(), 60);
+            c.changes.push(Change::Set(b"x".to_vec(), b"1".to_vec()));
+            s.commit(Var::Ip, &c);
+        }
+        assert!(s.len() <= 3);
+    }
+}

@@ -1,0 +1,557 @@
+//! Rule evaluation: phases, chains, targets, transformations (cached per transaction),
+//! operators and actions, with libmodsecurity v3's order of effects:
+//! - per matching value: MATCHED_VAR(S) update, capture (TX.0-9), `setvar`;
+//! - when the whole chain matched, deepest link first: msg/logdata/tags, then `ctl`,
+//!   `skip`/`skipAfter`, `initcol`... and finally the chain head's disruptive action (only
+//!   when the engine is On);
+//! - one message per chain match (per matching value with `multiMatch`).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::collections::{now_secs, to_number, Change};
+use super::compile::Ruleset;
+use super::config::EngineMode;
+use super::logging::{self, RuleMessage};
+use super::macros::{MacroString, Resolve};
+use super::operators::{Captures, OperatorEnv};
+use super::rule::{Action, AllowKind, Ctl, Disruptive, Entry, Rule, SetVarOp};
+use super::transaction::{CacheSlot, GeoLookup, Intervention, Transaction, TransformCache};
+use super::transformations::{self, Transform};
+use super::values::{Data, Val};
+use super::vars::{TargetPattern, Var};
+
+/// A value that matched.
+struct Found {
+    name: Vec<u8>,
+    orig: Vec<u8>,
+    value: Vec<u8>,
+    captures: Option<Vec<Vec<u8>>>,
+}
+
+/// Message fields gathered along a chain.
+#[derive(Default)]
+struct MsgState {
+    match_text: String,
+    msg: String,
+    logdata: String,
+    tags: Vec<String>,
+    reference: String,
+}
+
+struct Env<'a> {
+    d: &'a Data,
+    geo: Option<&'a dyn GeoLookup>,
+    geo_result: Option<Vec<(String, String)>>,
+}
+
+impl OperatorEnv for Env<'_> {
+    fn expand(&self, text: &str) -> String {
+        match MacroString::parse(text) {
+            Ok(m) => m.expand_string(self.d),
+            Err(_) => text.to_string(),
+        }
+    }
+
+    fn geo_lookup(&mut self, addr: &[u8]) -> bool {
+        match self.geo.and_then(|g| g.lookup(addr)) {
+            Some(fields) => {
+                self.geo_result = Some(fields);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn apply_transform<'a>(rs: &Ruleset, t: &Transform, input: &'a [u8]) -> Cow<'a, [u8]> {
+    if let Some(map) = &rs.config.unicode_map {
+        if t.name == "urlDecodeUni" {
+            return transformations::url_decode_uni_with_map(input, map);
+        }
+    }
+    (t.func)(input)
+}
+
+/// Result of a chain for a cacheable value (computed once per transaction).
+fn cached_slot(tc: &mut TransformCache, rs: &Ruleset, chain: u32, input: &[u8]) -> CacheSlot {
+    if chain == 0 {
+        return CacheSlot::Input;
+    }
+    let key = (input.as_ptr() as usize, input.len(), chain);
+    if let Some(s) = tc.map.get(&key) {
+        return *s;
+    }
+    let Some(info) = rs.chains.get(chain as usize) else { return CacheSlot::Input };
+    let parent = cached_slot(tc, rs, info.parent, input);
+    let owned = {
+        let base: &[u8] = match parent {
+            CacheSlot::Input => input,
+            CacheSlot::Slab(i) => tc.slab.get(i as usize).map(Vec::as_slice).unwrap_or(input),
+        };
+        match info.last.as_ref().map(|t| apply_transform(rs, t, base)) {
+            Some(Cow::Owned(v)) => Some(v),
+            _ => None,
+        }
+    };
+    let slot = match owned {
+        None => parent,
+        Some(v) => {
+            tc.slab.push(v);
+            CacheSlot::Slab((tc.slab.len() - 1) as u32)
+        }
+    };
+    tc.map.insert(key, slot);
+    slot
+}
+
+fn slot_bytes<'a>(tc: &'a TransformCache, slot: CacheSlot, input: &'a [u8]) -> &'a [u8] {
+    match slot {
+        CacheSlot::Input => input,
+        CacheSlot::Slab(i) => tc.slab.get(i as usize).map(Vec::as_slice).unwrap_or(input),
+    }
+}
+
+/// Applies a rule's transformations to a value that is not cached.
+fn transform_uncached(rs: &Ruleset, rule: &Rule, input: &[u8]) -> Option<Vec<u8>> {
+    let mut cur: Option<Vec<u8>> = None;
+    for t in &rule.transforms {
+        let next = match apply_transform(rs, t, cur.as_deref().unwrap_or(input)) {
+            Cow::Owned(n) => Some(n),
+            Cow::Borrowed(_) => None,
+        };
+        if next.is_some() {
+            cur = next;
+        }
+    }
+    cur
+}
+
+/// With multiMatch: the original value and every transformation step that changed it.
+fn multi_match_values(rs: &Ruleset, rule: &Rule, input: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![input.to_vec()];
+    let mut cur: Vec<u8> = input.to_vec();
+    for t in &rule.transforms {
+        if let Cow::Owned(n) = apply_transform(rs, t, &cur) {
+            if n != cur {
+                out.push(n.clone());
+            }
+            cur = n;
+        }
+    }
+    out
+}
+
+impl Transaction {
+    pub(super) fn run_phase(&mut self, phase: u8) {
+        self.phase = phase;
+        match self.allow {
+            Some(AllowKind::All) if phase != 5 => return,
+            Some(AllowKind::Request) if phase <= 2 => return,
+            _ => {}
+        }
+        self.allow = None;
+        let rs = self.rs.clone();
+        let Some(entries) = rs.phases.get(usize::from(phase.saturating_sub(1))) else { return };
+        for entry in entries {
+            if let Some(m) = &self.skip_marker {
+                if let Entry::Marker(n) = entry {
+                    if n == m {
+                        self.skip_marker = None;
+                    }
+                }
+                continue;
+            }
+            if self.skip_next > 0 {
+                self.skip_next -= 1;
+                continue;
+            }
+            if self.allow.is_some() {
+                continue;
+            }
+            let Entry::Rule(rule) = entry else { continue };
+            if self.removed_ids.iter().any(|s| s.contains(rule.id)) {
+                continue;
+            }
+            if !self.removed_tags.is_empty() && self.removed_tags.iter().any(|t| rule.has_tag(t)) {
+                continue;
+            }
+            self.eval_rule(rule);
+            if self.intervention.is_some() {
+                break;
+            }
+        }
+    }
+
+    fn eval_rule(&mut self, rule: &Arc<Rule>) {
+        self.d.cur_rule = Some(rule.clone());
+        let mut st = MsgState::default();
+        if self.eval_link(rule, rule, &mut st) {
+            self.matched_ids.push(rule.id);
+        }
+    }
+
+    fn clean_matched_vars(&mut self) {
+        self.d.matched_var = None;
+        self.d.matched_var_name = None;
+        self.d.matched_vars.clear();
+    }
+
+    /// Runtime target exclusions (ctl:ruleRemoveTarget*) that apply to `head`.
+    fn runtime_exclusions(&self, head: &Rule) -> Vec<TargetPattern> {
+        let mut v = Vec::new();
+        for (ids, p) in &self.removed_targets_by_id {
+            if ids.contains(head.id) {
+                v.push(p.clone());
+            }
+        }
+        for (tag, p) in &self.removed_targets_by_tag {
+            if head.has_tag(tag) {
+                v.push(p.clone());
+            }
+        }
+        v
+    }
+
+    fn find_matches(&mut self, link: &Rule, head: &Rule) -> Vec<Found> {
+        let mut found = Vec::new();
+        let Some(op) = link.operator.as_ref() else { return found };
+        let excl = if self.removed_targets_by_id.is_empty() && self.removed_targets_by_tag.is_empty() {
+            Vec::new()
+        } else {
+            self.runtime_exclusions(head)
+        };
+        let geo_result;
+        {
+            let Transaction { d, tcache, rs, ctx, .. } = self;
+            let rs: &Ruleset = rs;
+            let mut env = Env { d, geo: ctx.geo.as_deref(), geo_result: None };
+            let mut vals: Vec<Val<'_>> = Vec::new();
+            for t in &link.targets {
+                vals.clear();
+                d.resolve(t, &mut vals);
+                for v in &vals {
+                    if !excl.is_empty() && excl.iter().any(|p| p.covers(v.var, if v.key.is_empty() { None } else { Some(&v.key) })) {
+                        continue;
+                    }
+                    let input: &[u8] = &v.value;
+                    let test = |tv: &[u8], env: &mut Env<'_>, found: &mut Vec<Found>| {
+                        let mut caps = (link.capture && !op.negated).then(Captures::default);
+                        if op.op.evaluate(tv, env, caps.as_mut()) != op.negated {
+                            found.push(Found {
+                                name: v.full_name(),
+                                orig: input.to_vec(),
+                                value: tv.to_vec(),
+                                captures: caps.map(|c| c.groups),
+                            });
+                        }
+                    };
+                    if link.multi_match {
+                        for tv in multi_match_values(rs, link, input) {
+                            test(&tv, &mut env, &mut found);
+                        }
+                    } else if v.var.is_stable() && matches!(v.value, Cow::Borrowed(_)) {
+                        let slot = cached_slot(tcache, rs, link.chain_id, input);
+                        test(slot_bytes(tcache, slot, input), &mut env, &mut found);
+                    } else {
+                        match transform_uncached(rs, link, input) {
+                            Some(tv) => test(&tv, &mut env, &mut found),
+                            None => test(input, &mut env, &mut found),
+                        }
+                    }
+                }
+            }
+            geo_result = env.geo_result.take();
+        }
+        if let Some(fields) = geo_result {
+            for (k, v) in fields {
+                self.d.geo.set(k.as_bytes(), v.into_bytes());
+            }
+        }
+        found
+    }
+
+    /// Evaluates one link of a chain (and the rest of the chain); true when it all matched.
+    fn eval_link(&mut self, link: &Rule, head: &Arc<Rule>, st: &mut MsgState) -> bool {
+        if link.operator.is_none() {
+            // SecAction: unconditional.
+            self.run_setvars(link);
+        } else {
+            let found = self.find_matches(link, head);
+            if found.is_empty() {
+                self.clean_matched_vars();
+                return false;
+            }
+            for f in found {
+                if let Some(op) = &link.operator {
+                    let param = match &op.param_macro {
+                        Some(m) => m.expand_string(&self.d),
+                        None => op.param.clone(),
+                    };
+                    st.match_text = logging::match_text(&op.display_name, &param, &f.name, &f.orig);
+                }
+                if let Some(caps) = &f.captures {
+                    for (i, c) in caps.iter().enumerate().take(10) {
+                        self.d.tx.set(i.to_string().as_bytes(), c.clone());
+                    }
+                }
+                self.d.matched_var = Some(f.value.clone());
+                self.d.matched_var_name = Some(f.name.clone());
+                self.d.matched_vars.push((f.name, f.value));
+                self.run_setvars(link);
+                if head.multi_match && std::ptr::eq(link, &**head) {
+                    self.collect_message_fields(link, st);
+                    let m = self.make_message(head, st, false);
+                    if head.log {
+                        self.push_message(m, None);
+                    }
+                }
+            }
+        }
+        if let Some(child) = &link.chain {
+            if !self.eval_link(child, head, st) {
+                return false;
+            }
+        }
+        self.after_full_match(link, head, st);
+        true
+    }
+
+    fn collect_message_fields(&mut self, link: &Rule, st: &mut MsgState) {
+        if let Some(m) = &link.msg {
+            st.msg = m.expand_string(&self.d);
+        }
+        if let Some(l) = &link.logdata {
+            st.logdata = l.expand_string(&self.d);
+        }
+        st.tags.clear();
+        for t in &link.tags {
+            st.tags.push(t.expand_string(&self.d));
+        }
+        st.reference = link.transforms.iter().map(|t| format!("t:{}", t.name)).collect::<Vec<_>>().join(",");
+    }
+
+    fn make_message(&self, head: &Arc<Rule>, st: &MsgState, disruptive: bool) -> RuleMessage {
+        RuleMessage {
+            rule: head.clone(),
+            match_text: st.match_text.clone(),
+            message: st.msg.clone(),
+            data: st.logdata.clone(),
+            severity: head.severity,
+            tags: st.tags.clone(),
+            disruptive,
+            log: head.log,
+            auditlog: head.auditlog,
+            reference: st.reference.clone(),
+            phase: self.phase,
+        }
+    }
+
+    fn after_full_match(&mut self, link: &Rule, head: &Arc<Rule>, st: &mut MsgState) {
+        let is_head = std::ptr::eq(link, &**head);
+        if link.msg.is_some() || link.logdata.is_some() || is_head {
+            if is_head {
+                // The head's fields win (it runs last).
+                let mut hs = MsgState { match_text: std::mem::take(&mut st.match_text), ..MsgState::default() };
+                hs.msg = std::mem::take(&mut st.msg);
+                hs.logdata = std::mem::take(&mut st.logdata);
+                self.collect_message_fields(link, &mut hs);
+                *st = hs;
+            } else {
+                self.collect_message_fields(link, st);
+            }
+        }
+        for a in &link.actions {
+            self.run_action(a);
+        }
+        if !is_head {
+            return;
+        }
+        let engine_on = self.mode == EngineMode::On;
+        let mut intervention: Option<Intervention> = None;
+        if engine_on {
+            match &head.disruptive {
+                Some(Disruptive::Deny) => {
+                    intervention = Some(self.new_intervention(head, head.status.unwrap_or(403), None, false));
+                }
+                Some(Disruptive::Drop) => {
+                    intervention = Some(self.new_intervention(head, head.status.unwrap_or(403), None, true));
+                }
+                Some(Disruptive::Redirect(url)) => {
+                    let status = match head.status {
+                        Some(s @ (301 | 302 | 303 | 307 | 308)) => s,
+                        _ => 302,
+                    };
+                    let url = url.expand_string(&self.d);
+                    intervention = Some(self.new_intervention(head, status, Some(url), false));
+                }
+                Some(Disruptive::Allow(kind)) => self.allow = Some(*kind),
+                Some(Disruptive::Pass) | None => {}
+            }
+        }
+        if head.multi_match {
+            if let Some(mut i) = intervention {
+                let m = self.make_message(head, st, true);
+                i.log = logging::error_log_line(&m, &self.log_context(), Some(i.status));
+                self.log_lines.push(i.log.clone());
+                self.intervention = Some(i);
+            }
+            return;
+        }
+        let disruptive = intervention.is_some();
+        let m = self.make_message(head, st, disruptive);
+        if let Some(mut i) = intervention {
+            i.log = logging::error_log_line(&m, &self.log_context(), Some(i.status));
+            self.log_lines.push(i.log.clone());
+            self.intervention = Some(i);
+        }
+        if head.log {
+            self.push_message(m, None);
+        }
+    }
+
+    fn new_intervention(&self, head: &Rule, status: u16, redirect: Option<String>, drop: bool) -> Intervention {
+        Intervention { status, redirect, drop, rule_id: head.id, phase: self.phase, log: String::new() }
+    }
+
+    fn run_setvars(&mut self, link: &Rule) {
+        for sv in &link.setvars {
+            let key = sv.key.expand(&self.d);
+            if key.is_empty() {
+                continue;
+            }
+            let op = match &sv.op {
+                SetVarOp::Set(v) => Some((0, v.expand(&self.d))),
+                SetVarOp::Add(v) => Some((1, v.expand(&self.d))),
+                SetVarOp::Sub(v) => Some((-1, v.expand(&self.d))),
+                SetVarOp::Delete => None,
+            };
+            let persistent = sv.collection != Var::Tx;
+            let col = if persistent {
+                match self.d.persistent.get_mut(&sv.collection) {
+                    Some(c) => Some(c),
+                    None => continue, // collection not initialised (initcol): ignored, as ModSecurity does
+                }
+            } else {
+                None
+            };
+            let data = match col {
+                Some(c) => {
+                    match &op {
+                        None => c.changes.push(Change::Delete(key.clone())),
+                        Some((0, v)) => c.changes.push(Change::Set(key.clone(), v.clone())),
+                        Some((sign, v)) => c.changes.push(Change::Add(key.clone(), sign * to_number(v))),
+                    }
+                    &mut c.data
+                }
+                None => &mut self.d.tx,
+            };
+            match op {
+                None => {
+                    data.remove(&key);
+                }
+                Some((0, v)) => data.set(&key, v),
+                Some((sign, v)) => {
+                    let cur = data.get(&key).map(to_number).unwrap_or(0);
+                    let n = cur.saturating_add(sign * to_number(&v));
+                    data.set(&key, n.to_string().into_bytes());
+                }
+            }
+        }
+    }
+
+    fn open_collection(&mut self, var: Var, key: &[u8]) {
+        let timeout = self.rs.config.collection_timeout;
+        let col = self.ctx.store.open(var, key, timeout);
+        if let Some(old) = self.d.persistent.insert(var, col) {
+            self.ctx.store.commit(var, &old);
+        }
+    }
+
+    fn run_action(&mut self, a: &Action) {
+        match a {
+            Action::Ctl(c) => self.run_ctl(c),
+            Action::InitCol(var, key) => {
+                let k = key.expand(&self.d);
+                self.open_collection(*var, &k);
+            }
+            Action::ExpireVar { collection, key, seconds } => {
+                let k = key.expand(&self.d);
+                let secs = to_number(&seconds.expand(&self.d)).max(0) as u64;
+                let at = now_secs() + secs;
+                if *collection == Var::Tx {
+                    self.d.tx.set_expiry(&k, at);
+                } else if let Some(c) = self.d.persistent.get_mut(collection) {
+                    c.data.set_expiry(&k, at);
+                    c.changes.push(Change::Expire(k, at));
+                }
+            }
+            Action::SetEnv { name, value } => {
+                let n = name.expand(&self.d);
+                let v = value.expand(&self.d);
+                self.d.env.set(&n, v);
+            }
+            Action::SetUid(m) => {
+                let v = m.expand(&self.d);
+                self.d.user_id = v.clone();
+                self.open_collection(Var::User, &v);
+            }
+            Action::SetSid(m) => {
+                let v = m.expand(&self.d);
+                self.d.session_id = v.clone();
+                self.open_collection(Var::Session, &v);
+            }
+            Action::SetRsc(m) => {
+                let v = m.expand(&self.d);
+                self.open_collection(Var::Resource, &v);
+            }
+            Action::Skip(n) => self.skip_next = *n,
+            Action::SkipAfter(m) => self.skip_marker = Some(m.clone()),
+        }
+    }
+
+    fn run_ctl(&mut self, c: &Ctl) {
+        match c {
+            Ctl::RuleEngine(m) => self.mode = *m,
+            Ctl::RuleRemoveById(ids) => self.removed_ids.push(ids.clone()),
+            Ctl::RuleRemoveByTag(t) => {
+                let t = t.expand_string(&self.d);
+                self.removed_tags.push(t);
+            }
+            Ctl::RuleRemoveTargetById(ids, p) => self.removed_targets_by_id.push((ids.clone(), p.clone())),
+            Ctl::RuleRemoveTargetByTag(t, p) => {
+                let t = t.expand_string(&self.d);
+                self.removed_targets_by_tag.push((t, p.clone()));
+            }
+            Ctl::RequestBodyProcessor(p) => {
+                self.body_processor = Some(*p);
+                self.d.reqbody_processor = Some(p.name());
+            }
+            Ctl::RequestBodyAccess(b) => self.req_body_access = *b,
+            Ctl::ResponseBodyAccess(b) => self.resp_body_access = *b,
+            Ctl::ForceRequestBodyVariable(b) => self.force_req_body_var = *b,
+            Ctl::AuditEngine(e) => self.audit_engine = *e,
+            Ctl::AuditLogParts(p) => {
+                if let Some(add) = p.strip_prefix('+') {
+                    for ch in add.chars() {
+                        if !self.audit_parts.contains(ch) {
+                            self.audit_parts.push(ch);
+                        }
+                    }
+                } else if let Some(del) = p.strip_prefix('-') {
+                    self.audit_parts.retain(|ch| !del.contains(ch));
+                } else {
+                    self.audit_parts = p.clone();
+                }
+            }
+            Ctl::DebugLogLevel(_) => {}
+            Ctl::RequestBodyLimit(n) => self.req_body_limit = *n,
+        }
+    }
+}
+
+impl Resolve for Transaction {
+    fn resolve(&self, var: Var, key: Option<&[u8]>, out: &mut Vec<u8>) -> bool {
+        Resolve::resolve(&self.d, var, key, out)
+    }
+}
