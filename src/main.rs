@@ -4,9 +4,15 @@
 //! rampart run -c conf/rampart.yaml [-d] [-u] [--conf pingora.yaml] [--threads N]
 //! rampart run --listen 127.0.0.1:8080 --upstream 127.0.0.1:8000 [--rules main.conf]
 //!             [--threads N] [--error-log PATH] [--audit-log PATH] [--admin ADDR]
+//! rampart run --demo                  # embedded default: CRS in front of the demo backend
 //! rampart -t -c conf/rampart.yaml      # check the configuration and exit (like nginx -t)
+//! rampart rules check FILE...          # load SecLang files, report what is unsupported
+//! rampart backend --listen ADDR        # the demo / albedo-compatible backend
 //! rampart --version
 //! ```
+//!
+//! SIGHUP re-reads the configuration and the rules; a broken file is logged with its
+//! file:line and the running configuration stays in force.
 
 use clap::{Args, Parser, Subcommand};
 use rampart::config::Config;
@@ -36,10 +42,31 @@ struct Cli {
 enum Command {
     /// Run the gateway.
     Run(RunArgs),
-    // ---------------------------------------------------------------------------------
-    // Further subcommands go here (the WAF engine side): `rules check FILE`,
-    // `backend --listen ADDR` (the demo backend). Add a variant and a match arm in main().
-    // ---------------------------------------------------------------------------------
+    /// SecLang rule tools.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Run the built-in demo backend (albedo-compatible: `POST /reflect`).
+    Backend {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: String,
+        /// Log each request to standard error.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Load and compile SecLang files (each may Include others), print what is not
+    /// supported, end with `rules: N loaded, M unsupported`.
+    Check {
+        /// Files, loaded in order as one configuration.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +110,12 @@ struct RunArgs {
     /// Pingora server configuration file (YAML), read before the `server:` section.
     #[arg(long = "conf", value_name = "FILE")]
     pingora_conf: Option<PathBuf>,
+
+    /// Run the embedded default configuration (conf/default.yaml): stock CRS in blocking
+    /// mode in front of the built-in demo backend on 127.0.0.1:8081. Needs CRS_DIR (or CRS
+    /// in ../shared/crs or /usr/share/modsecurity-crs).
+    #[arg(long, conflicts_with_all = ["listen", "upstream"])]
+    demo: bool,
 }
 
 fn main() -> ExitCode {
@@ -90,6 +123,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Run(args)) => run(cli.config.as_deref(), cli.test, args),
+        Some(Command::Rules { command: RulesCommand::Check { files } }) => {
+            let code = rampart::rules_check::run(&files, &mut std::io::stdout());
+            Ok(ExitCode::from(code.clamp(0, 255) as u8))
+        }
+        Some(Command::Backend { listen, verbose }) => {
+            let opts = rampart::backend::BackendOptions {
+                log_requests: verbose,
+                default_body: b"Hello from the Rampart demo backend\n".to_vec(),
+                max_connections: 256,
+                ..Default::default()
+            };
+            eprintln!("rampart: demo backend on http://{listen}");
+            rampart::backend::run_forever(&listen, opts)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| format!("backend {listen}: {e}"))
+        }
         None if cli.test => match &cli.config {
             Some(path) => check(path).map(|()| ExitCode::SUCCESS),
             None => Err("-t needs -c FILE".to_string()),
@@ -129,13 +178,81 @@ fn validate_all(cfg: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Where the configuration comes from (and is re-read from on SIGHUP).
+enum Source {
+    File(PathBuf),
+    Quick,
+    Demo,
+}
+
+fn load_config(src: &Source, args: &RunArgs) -> Result<Config, String> {
+    match src {
+        Source::File(path) => Config::load(path).map_err(|e| e.to_string()),
+        Source::Quick => quick_config(args.listen.as_deref().unwrap_or_default(), args),
+        Source::Demo => demo_config(),
+    }
+}
+
+/// The OWASP CRS installation for the demo configuration.
+fn find_crs_dir() -> Result<PathBuf, String> {
+    let candidates: Vec<PathBuf> = std::env::var_os("CRS_DIR")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(["../shared/crs", "/usr/share/modsecurity-crs", "/etc/modsecurity/crs", ".cache/coreruleset"].map(PathBuf::from))
+        .collect();
+    candidates
+        .into_iter()
+        .find(|d| d.join("rules").join("REQUEST-901-INITIALIZATION.conf").is_file())
+        .ok_or_else(|| "OWASP CRS not found: set CRS_DIR to a CRS v4 directory (see crs/crs-setup.conf)".to_string())
+}
+
+/// The embedded default configuration (conf/default.yaml).
+fn demo_config() -> Result<Config, String> {
+    let crs = find_crs_dir()?;
+    std::env::set_var("CRS_DIR", &crs);
+    Config::from_yaml(include_str!("../conf/default.yaml"), None).map_err(|e| format!("default configuration: {e}"))
+}
+
+/// Re-reads the configuration and the rules on SIGHUP; a failure keeps the running state.
+fn install_reload(gw: std::sync::Arc<rampart::gateway::Gateway>, src: Source, args: RunArgs) -> Result<(), String> {
+    use signal_hook::consts::SIGHUP;
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP]).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+    std::thread::Builder::new()
+        .name("rampart-reload".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                let started = std::time::Instant::now();
+                let result = load_config(&src, &args).and_then(|cfg| gw.reload(cfg));
+                match result {
+                    Ok(warnings) => {
+                        rampart::metrics::waf().reloads.with_label_values(&["ok"]).inc();
+                        let rules = gw.current().waf.rule_count();
+                        log::info!("reload: configuration and rules reloaded ({rules} rules) in {:?}", started.elapsed());
+                        for w in warnings {
+                            log::warn!("reload: {w}");
+                        }
+                    }
+                    Err(e) => {
+                        rampart::metrics::waf().reloads.with_label_values(&["failed"]).inc();
+                        log::error!("reload failed, the previous configuration stays in force: {e}");
+                    }
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the reload thread: {e}"))?;
+    Ok(())
+}
+
 fn run(config: Option<&Path>, test: bool, args: RunArgs) -> Result<ExitCode, String> {
-    let cfg = match (config, &args.listen) {
-        (Some(_), Some(_)) => return Err("use either -c FILE or --listen/--upstream".into()),
-        (Some(path), None) => Config::load(path).map_err(|e| e.to_string())?,
-        (None, Some(listen)) => quick_config(listen, &args)?,
-        (None, None) => return Err("run needs -c FILE, or --listen ADDR --upstream ADDR".into()),
+    let src = match (config, &args.listen, args.demo) {
+        (Some(_), Some(_), _) | (Some(_), _, true) => return Err("use either -c FILE, --demo or --listen/--upstream".into()),
+        (Some(path), None, false) => Source::File(path.to_path_buf()),
+        (None, Some(_), false) => Source::Quick,
+        (None, None, true) => Source::Demo,
+        (None, None, false) => return Err("run needs -c FILE, --demo, or --listen ADDR --upstream ADDR".into()),
+        (None, Some(_), true) => return Err("--demo cannot be combined with --listen".into()),
     };
+    let cfg = load_config(&src, &args)?;
     if test {
         validate_all(&cfg)?;
         eprintln!("rampart: configuration test is successful");
@@ -147,7 +264,21 @@ fn run(config: Option<&Path>, test: bool, args: RunArgs) -> Result<ExitCode, Str
         pingora_conf: args.pingora_conf.clone(),
         threads: args.threads,
     };
-    let (server, _gateway) = server::build(cfg, &opts)?;
+    if matches!(src, Source::Demo) {
+        let backend = rampart::backend::BackendOptions {
+            default_body: b"Hello from the Rampart demo backend\n".to_vec(),
+            max_connections: 256,
+            ..Default::default()
+        };
+        let b = rampart::backend::Backend::start("127.0.0.1:8081", backend)
+            .map_err(|e| format!("demo backend on 127.0.0.1:8081: {e}"))?;
+        eprintln!("rampart: demo backend on http://{}", b.addr());
+        std::mem::forget(b);
+        eprintln!("rampart: gateway on http://127.0.0.1:8080 (metrics on http://127.0.0.1:9090/metrics)");
+    }
+    let (server, gateway) = server::build(cfg, &opts)?;
+    log::info!("waf: {} rules loaded", gateway.current().waf.rule_count());
+    install_reload(gateway, src, args)?;
     server.run_forever()
 }
 

@@ -233,3 +233,66 @@ mod tests {
         assert!(text.contains("rampart_cache_evictions_total"));
     }
 }
+
+/// Metrics of the WAF connector.
+pub struct WafMetrics {
+    /// `rampart_waf_transactions_total{route,outcome}`: inspected requests (`passed`,
+    /// `blocked`).
+    pub transactions: IntCounterVec,
+    /// `rampart_waf_interventions_total{route,rule_id,phase}`: requests blocked, by the rule
+    /// that blocked them (`0` for body limits).
+    pub interventions: IntCounterVec,
+    /// `rampart_waf_interventions_by_category_total{route,category}`: blocked requests by
+    /// CRS attack category (the `attack-*` tags of the rules that matched; `none` if none).
+    pub interventions_by_category: IntCounterVec,
+    /// `rampart_waf_inbound_anomaly_score{route}`: CRS inbound anomaly score per request.
+    pub inbound_anomaly_score: HistogramVec,
+    /// `rampart_waf_engine_duration_seconds{route,phase}`: rule engine time per phase.
+    pub engine_seconds: HistogramVec,
+    /// `rampart_reloads_total{outcome}`: configuration and rule reloads (`ok`, `failed`).
+    pub reloads: IntCounterVec,
+}
+
+/// The WAF's metrics (registered in [`registry()`] on first use).
+pub fn waf() -> &'static WafMetrics {
+    static M: OnceLock<WafMetrics> = OnceLock::new();
+    M.get_or_init(|| {
+        let r = registry();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            if let Err(e) = r.register(Box::new(c.clone())) {
+                log::error!("metrics: {name}: {e}");
+            }
+            c
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str], buckets: Vec<f64>| {
+            let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid metric");
+            if let Err(e) = r.register(Box::new(h.clone())) {
+                log::error!("metrics: {name}: {e}");
+            }
+            h
+        };
+        WafMetrics {
+            transactions: counter("rampart_waf_transactions_total", "Requests inspected by the WAF, by outcome.", &["route", "outcome"]),
+            interventions: counter("rampart_waf_interventions_total", "Requests blocked by the WAF, by rule id and phase.", &["route", "rule_id", "phase"]),
+            interventions_by_category: counter(
+                "rampart_waf_interventions_by_category_total",
+                "Requests blocked by the WAF, by CRS attack category (attack-* tags).",
+                &["route", "category"],
+            ),
+            inbound_anomaly_score: histogram(
+                "rampart_waf_inbound_anomaly_score",
+                "CRS inbound anomaly score of inspected requests.",
+                &["route"],
+                vec![0.0, 2.0, 3.0, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0, 100.0],
+            ),
+            engine_seconds: histogram(
+                "rampart_waf_engine_duration_seconds",
+                "Time spent in the rule engine per phase.",
+                &["route", "phase"],
+                vec![0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1],
+            ),
+            reloads: counter("rampart_reloads_total", "Configuration and rule reloads, by outcome.", &["outcome"]),
+        }
+    })
+}

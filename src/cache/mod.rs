@@ -381,6 +381,19 @@ pub fn status(phase: CachePhase) -> Option<&'static str> {
     })
 }
 
+/// The metric label (lower case) of a [`status`] value.
+pub fn status_label(status: &str) -> &'static str {
+    match status {
+        "HIT" => "hit",
+        "MISS" => "miss",
+        "EXPIRED" => "expired",
+        "STALE" => "stale",
+        "UPDATING" => "updating",
+        "REVALIDATED" => "revalidated",
+        _ => "bypass",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -130,6 +130,8 @@ pub struct EngineConfig {
     pub server_signature: Option<String>,
     pub unicode_map: Option<Arc<UnicodeMap>>,
     pub pcre_match_limit: u64,
+    /// SecHttpBlKey: the Project Honey Pot access key `@rbl` uses for dnsbl.httpbl.org.
+    pub httpbl_key: Option<String>,
     pub pcre_match_limit_recursion: u64,
 }
 
@@ -160,6 +162,7 @@ impl Default for EngineConfig {
             server_signature: None,
             unicode_map: None,
             pcre_match_limit: 0,
+            httpbl_key: None,
             pcre_match_limit_recursion: 0,
         }
     }
@@ -334,7 +337,12 @@ impl EngineConfig {
                 one(args, name)?;
                 return Ok(Applied::NoEffect("file modes follow the process umask".into()));
             }
-            "secdebuglog" => self.debug_log = Some(path(one(args, name)?)),
+            "secdebuglog" => {
+                self.debug_log = Some(path(one(args, name)?));
+                return Ok(Applied::NoEffect(
+                    "no debug log is written; the gateway's own log (RUST_LOG) and the error log show rule processing".into(),
+                ));
+            }
             "secdebugloglevel" => {
                 let a = one(args, name)?;
                 self.debug_log_level = a
@@ -389,7 +397,8 @@ impl EngineConfig {
                 })?;
                 return Ok(Applied::Unsupported("SecConnEngine (connection rules) is not implemented".into()));
             }
-            "sechttpblkey" | "secgeolookupdb" | "secremoterules" | "secremoterulesfailaction"
+            "sechttpblkey" => self.httpbl_key = Some(one(args, name)?.to_string()),
+            "secgeolookupdb" | "secremoterules" | "secremoterulesfailaction"
             | "secguardianlog" | "secstreaminbodyinspection" | "secstreamoutbodyinspection"
             | "secruleperftime" | "secruleinheritance" | "seccontentinjection"
             | "sechashengine" | "sechashkey" | "sechashparam" | "sechashmethodrx"

@@ -26,7 +26,7 @@ struct Found {
     name: Vec<u8>,
     orig: Vec<u8>,
     value: Vec<u8>,
-    captures: Option<Vec<Vec<u8>>>,
+    captures: Option<Captures>,
 }
 
 /// Message fields gathered along a chain.
@@ -41,6 +41,7 @@ struct MsgState {
 
 struct Env<'a> {
     d: &'a Data,
+    httpbl_key: Option<&'a str>,
     geo: Option<&'a dyn GeoLookup>,
     geo_result: Option<Vec<(String, String)>>,
 }
@@ -51,6 +52,10 @@ impl OperatorEnv for Env<'_> {
             Ok(m) => m.expand_string(self.d),
             Err(_) => text.to_string(),
         }
+    }
+
+    fn httpbl_key(&self) -> Option<String> {
+        self.httpbl_key.map(str::to_string)
     }
 
     fn geo_lookup(&mut self, addr: &[u8]) -> bool {
@@ -225,7 +230,7 @@ impl Transaction {
         {
             let Transaction { d, tcache, rs, ctx, .. } = self;
             let rs: &Ruleset = rs;
-            let mut env = Env { d, geo: ctx.geo.as_deref(), geo_result: None };
+            let mut env = Env { d, httpbl_key: rs.config.httpbl_key.as_deref(), geo: ctx.geo.as_deref(), geo_result: None };
             let mut vals: Vec<Val<'_>> = Vec::new();
             for t in &link.targets {
                 vals.clear();
@@ -242,7 +247,7 @@ impl Transaction {
                                 name: v.full_name(),
                                 orig: input.to_vec(),
                                 value: tv.to_vec(),
-                                captures: caps.map(|c| c.groups),
+                                captures: caps,
                             });
                         }
                     };
@@ -291,8 +296,9 @@ impl Transaction {
                     st.match_text = logging::match_text(&op.display_name, &param, &f.name, &f.orig);
                 }
                 if let Some(caps) = &f.captures {
-                    for (i, c) in caps.iter().enumerate().take(10) {
-                        self.d.tx.set(i.to_string().as_bytes(), c.clone());
+                    // Slots of groups that did not take part in the match keep their value.
+                    for (i, c) in caps.iter_set() {
+                        self.d.tx.set(i.to_string().as_bytes(), c.to_vec());
                     }
                 }
                 self.d.matched_var = Some(f.value.clone());

@@ -28,6 +28,7 @@ pub mod admin;
 pub mod client;
 pub mod proxy;
 pub mod proxy_protocol;
+pub mod replay;
 pub mod routing;
 pub mod server;
 pub mod tls;

@@ -337,7 +337,7 @@ impl ProxyHttp for Proxy {
                 resp.insert_header(cfg.status_header.clone(), status)?;
                 metrics::gateway()
                     .cache_requests
-                    .with_label_values(&[&status.to_ascii_lowercase()])
+                    .with_label_values(&[cache::status_label(status)])
                     .inc();
                 if let (Some(h), Some(k)) = (&cfg.key_header, &ctx.cache_key) {
                     resp.insert_header(h.clone(), k.as_str())?;

@@ -186,29 +186,37 @@ impl Upstream {
     /// Resolve the servers and set up the load balancer and its health check.
     pub fn build(name: &str, cfg: &UpstreamConfig) -> Result<Upstream, String> {
         let uname: Arc<str> = Arc::from(name);
-        let mut servers = Vec::new();
-        let mut backends = Vec::new();
+        let mut resolved = Vec::new();
         for s in &cfg.servers {
             for addr in crate::config::resolve_address(&s.address)? {
-                let idx = servers.len();
-                let state = Arc::new(ServerState::new(
-                    idx,
-                    uname.clone(),
-                    addr,
-                    s.address.clone(),
-                    s,
-                ));
-                let mut ext = Extensions::new();
-                ext.insert(ServerRef {
-                    idx,
-                    in_flight: state.in_flight_counter(),
-                });
-                let mut b = Backend::new_with_weight(&addr.to_string(), s.weight.max(1) as usize)
-                    .map_err(|e| format!("server {addr}: {e}"))?;
-                b.ext = ext;
-                servers.push(state);
-                backends.push(b);
+                resolved.push((addr, s.clone()));
             }
+        }
+        // As in nginx, a lone server is never ejected passively: there is nowhere else to go.
+        if let [(_, only)] = resolved.as_mut_slice() {
+            only.max_fails = 0;
+        }
+        let mut servers = Vec::new();
+        let mut backends = Vec::new();
+        for (addr, s) in resolved {
+            let idx = servers.len();
+            let state = Arc::new(ServerState::new(
+                idx,
+                uname.clone(),
+                addr,
+                s.address.clone(),
+                &s,
+            ));
+            let mut ext = Extensions::new();
+            ext.insert(ServerRef {
+                idx,
+                in_flight: state.in_flight_counter(),
+            });
+            let mut b = Backend::new_with_weight(&addr.to_string(), s.weight.max(1) as usize)
+                .map_err(|e| format!("server {addr}: {e}"))?;
+            b.ext = ext;
+            servers.push(state);
+            backends.push(b);
         }
         if servers.is_empty() {
             return Err(format!("upstream {name}: no server"));
@@ -433,6 +441,29 @@ mod tests {
         assert!(HashKey::parse("body").is_err());
         assert!(HashKey::parse("header:bad name").is_err());
         assert!(HashKey::parse("cookie:").is_err());
+    }
+
+    #[test]
+    fn a_lone_server_is_never_ejected() {
+        let text = "listeners: [{ address: \"127.0.0.1:1\" }]\nupstreams:\n  one: { servers: [{ address: \"127.0.0.1:2\", max_fails: 1 }] }\n  two: { servers: [{ address: \"127.0.0.1:3\" }, { address: \"127.0.0.1:4\" }] }\n";
+        let cfg = Config::from_yaml(text, None).unwrap_or_else(|e| panic!("{e}"));
+        let set = UpstreamSet::build(&cfg, None).unwrap_or_else(|e| panic!("{e}"));
+        let one = set.get("one").unwrap_or_else(|| panic!("one"));
+        let s = one.select(b"", &[]).unwrap_or_else(|| panic!("no server"));
+        assert!(!s.record_failure(true));
+        assert!(one.select(b"", &[]).is_some());
+        let two = set.get("two").unwrap_or_else(|| panic!("two"));
+        let s = two.select(b"", &[]).unwrap_or_else(|| panic!("no server"));
+        assert!(
+            s.record_failure(true),
+            "max_fails 1 ejects when there is another server"
+        );
+        let other = two.select(b"", &[]).unwrap_or_else(|| panic!("no server"));
+        assert_ne!(other.idx, s.idx);
+        assert!(
+            two.select(b"", &[other.idx]).is_none(),
+            "ejected and tried: none left"
+        );
     }
 
     #[test]

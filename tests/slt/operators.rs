@@ -170,7 +170,14 @@ enum Outcome {
     Fail(String),
 }
 
-fn run_vector(dir: &Path, name: &str, param: &str, input: &str, ret: i64, groups: Option<&[String]>) -> Outcome {
+fn run_vector(
+    dir: &Path,
+    name: &str,
+    param: &str,
+    input: &str,
+    ret: i64,
+    groups: Option<&[String]>,
+) -> Outcome {
     let mut param_text = String::from_utf8_lossy(&c_string(param)).into_owned();
     if let Some(stripped) = param_text.strip_prefix(HARNESS_PREFIX) {
         param_text = stripped.to_owned();
@@ -227,7 +234,9 @@ pub fn run(dir: &Path) -> Report {
             .collect(),
         Err(e) => {
             report.failed += 1;
-            report.failures.push(format!("cannot read {}: {e}", dir.display()));
+            report
+                .failures
+                .push(format!("cannot read {}: {e}", dir.display()));
             return report;
         }
     };
@@ -237,7 +246,9 @@ pub fn run(dir: &Path) -> Report {
             Ok(t) => t,
             Err(e) => {
                 report.failed += 1;
-                report.failures.push(format!("cannot read {}: {e}", file.display()));
+                report
+                    .failures
+                    .push(format!("cannot read {}: {e}", file.display()));
                 continue;
             }
         };
@@ -245,7 +256,9 @@ pub fn run(dir: &Path) -> Report {
             Ok(v) => v,
             Err(e) => {
                 report.failed += 1;
-                report.failures.push(format!("cannot parse {}: {e}", file.display()));
+                report
+                    .failures
+                    .push(format!("cannot parse {}: {e}", file.display()));
                 continue;
             }
         };

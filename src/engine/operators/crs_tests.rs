@@ -13,7 +13,9 @@ fn crs_rules_dir() -> PathBuf {
         return PathBuf::from(dir).join("rules");
     }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    // `file!()` is relative to the package root, or absolute when compiled from elsewhere.
+    // `file!()` is relative to the package root, or absolute when compiled from elsewhere
+    // (joining then keeps it as it is, which is intended).
+    #[allow(clippy::join_absolute_paths)]
     let here = manifest.join(file!());
     let repo = here
         .ancestors()
@@ -65,7 +67,12 @@ fn crs_rules() -> Vec<CrsRule> {
                         .take_while(char::is_ascii_digit)
                         .collect::<String>()
                 });
-                rules.push(CrsRule { file: name.clone(), line: start_line, id, operator });
+                rules.push(CrsRule {
+                    file: name.clone(),
+                    line: start_line,
+                    id,
+                    operator,
+                });
             }
         }
     }
@@ -119,7 +126,12 @@ fn split_operator(op: &str) -> (String, String) {
 }
 
 fn describe(r: &CrsRule) -> String {
-    format!("{}:{} (id {})", r.file, r.line, r.id.as_deref().unwrap_or("?"))
+    format!(
+        "{}:{} (id {})",
+        r.file,
+        r.line,
+        r.id.as_deref().unwrap_or("?")
+    )
 }
 
 #[test]
@@ -133,13 +145,23 @@ fn every_crs_rx_pattern_compiles() {
             continue;
         }
         count += 1;
-        let ctx = CompileCtx { base_dir: Path::new("/") };
+        let ctx = CompileCtx {
+            base_dir: Path::new("/"),
+        };
         if let Err(e) = compile(&name, &param, &ctx) {
             failures.push(format!("{}: {e}", describe(r)));
         }
     }
-    assert!(failures.is_empty(), "{} of {count} patterns fail:\n{}", failures.len(), failures.join("\n"));
-    assert!(count >= 300, "only {count} @rx patterns found; the extractor is broken");
+    assert!(
+        failures.is_empty(),
+        "{} of {count} patterns fail:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        count >= 300,
+        "only {count} @rx patterns found; the extractor is broken"
+    );
 }
 
 #[test]
@@ -157,8 +179,19 @@ fn every_crs_operator_compiles() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    for expected in ["rx", "pm", "pmFromFile", "within", "validateByteRange", "detectSQLi", "ipMatch"] {
-        assert!(names.contains(expected), "no @{expected} found in CRS: {names:?}");
+    for expected in [
+        "rx",
+        "pm",
+        "pmFromFile",
+        "within",
+        "validateByteRange",
+        "detectSQLi",
+        "ipMatch",
+    ] {
+        assert!(
+            names.contains(expected),
+            "no @{expected} found in CRS: {names:?}"
+        );
     }
 }
 
@@ -169,8 +202,14 @@ fn rule_operator(rules: &[CrsRule], id: &str) -> Box<dyn Operator> {
         .find(|r| r.id.as_deref() == Some(id))
         .unwrap_or_else(|| panic!("rule {id} not found"));
     let (name, param) = split_operator(&r.operator);
-    compile(&name, &param, &CompileCtx { base_dir: &crs_rules_dir() })
-        .unwrap_or_else(|e| panic!("{id}: {e}"))
+    compile(
+        &name,
+        &param,
+        &CompileCtx {
+            base_dir: &crs_rules_dir(),
+        },
+    )
+    .unwrap_or_else(|e| panic!("{id}: {e}"))
 }
 
 fn matches(op: &dyn Operator, input: &[u8]) -> bool {
@@ -189,8 +228,15 @@ fn crs_brace_byte_rules_match_their_bytes() {
     assert!(!matches(&*r942432, b"a\xc2b\xb4c"));
     assert!(!matches(&*r942432, b"plain text"));
     let mut caps = Captures::default();
-    assert!(r942432.evaluate(b"x\xc2\xb4y\xc2\xb4z", &mut MapEnv::default(), Some(&mut caps)));
-    assert_eq!(caps.groups.first().map(Vec::as_slice), Some(&b"\xc2\xb4y\xc2\xb4"[..]));
+    assert!(r942432.evaluate(
+        b"x\xc2\xb4y\xc2\xb4z",
+        &mut MapEnv::default(),
+        Some(&mut caps)
+    ));
+    assert_eq!(
+        caps.groups.first().map(Vec::as_slice),
+        Some(&b"\xc2\xb4y\xc2\xb4"[..])
+    );
     let r942430 = rule_operator(&rules, "942430");
     let twelve = "\u{b4}".repeat(12);
     assert!(matches(&*r942430, twelve.as_bytes()));
@@ -209,7 +255,10 @@ fn crs_brace_byte_rules_match_their_bytes() {
 
     // 934120: SSRF host written with circled digits (U+2460 = E2 91 A0).
     let r934120 = rule_operator(&rules, "934120");
-    assert!(matches(&*r934120, b"http://\xe2\x91\xa0\xe2\x91\xa1\xe3\x80\x82\xe2\x91\xa2"));
+    assert!(matches(
+        &*r934120,
+        b"http://\xe2\x91\xa0\xe2\x91\xa1\xe3\x80\x82\xe2\x91\xa2"
+    ));
     assert!(!matches(&*r934120, b"http://example.com/"));
 }
 
@@ -226,5 +275,8 @@ fn extractor_handles_quotes() {
     assert_eq!(parse_operator("SecRuleEngine On"), None);
     assert_eq!(split_operator("!@rx a b"), ("rx".into(), "a b".into()));
     assert_eq!(split_operator("^abc"), ("rx".into(), "^abc".into()));
-    assert_eq!(split_operator("@detectSQLi"), ("detectSQLi".into(), String::new()));
+    assert_eq!(
+        split_operator("@detectSQLi"),
+        ("detectSQLi".into(), String::new())
+    );
 }

@@ -121,7 +121,11 @@ fn parse_v4(token: &[u8]) -> Option<(u32, u32)> {
     };
     let addr: Ipv4Addr = std::str::from_utf8(addr).ok()?.parse().ok()?;
     let addr = u32::from(addr);
-    let mask = if bits == 32 { u32::MAX } else { !(u32::MAX >> bits) };
+    let mask = if bits == 32 {
+        u32::MAX
+    } else {
+        !(u32::MAX >> bits)
+    };
     Some((addr & mask, (addr & mask) | !mask))
 }
 
@@ -139,14 +143,22 @@ fn parse_v6(token: &[u8]) -> Option<(u128, u128)> {
                 return None;
             }
             // v3 only cuts the "/bits" off when bits != 128, so "x/128" fails to parse.
-            let addr = if cidr == 128 { token } else { token.get(..slash)? };
+            let addr = if cidr == 128 {
+                token
+            } else {
+                token.get(..slash)?
+            };
             (addr, cidr as u32)
         }
         None => (token, 128),
     };
     let addr: Ipv6Addr = std::str::from_utf8(addr).ok()?.parse().ok()?;
     let addr = u128::from(addr);
-    let mask = if bits == 128 { u128::MAX } else { !(u128::MAX >> bits) };
+    let mask = if bits == 128 {
+        u128::MAX
+    } else {
+        !(u128::MAX >> bits)
+    };
     Some((addr & mask, (addr & mask) | !mask))
 }
 
@@ -227,7 +239,14 @@ mod tests {
     use super::*;
 
     fn compiles(param: &str) -> bool {
-        compile("ipMatch", param, &CompileCtx { base_dir: std::path::Path::new("/") }).is_ok()
+        compile(
+            "ipMatch",
+            param,
+            &CompileCtx {
+                base_dir: std::path::Path::new("/"),
+            },
+        )
+        .is_ok()
     }
 
     #[test]
@@ -263,7 +282,11 @@ mod tests {
         assert!(eval("ipMatch", "0.0.0.0/1", b"127.255.255.255"));
         assert!(!eval("ipMatch", "0.0.0.0/1", b"128.0.0.0"));
         assert!(eval("ipMatch", "255.255.255.255/1", b"128.0.0.1"));
-        assert!(eval("ipMatch", "2001:db8::/32", b"2001:0db8:ffff:ffff:ffff:ffff:ff00:00ff"));
+        assert!(eval(
+            "ipMatch",
+            "2001:db8::/32",
+            b"2001:0db8:ffff:ffff:ffff:ffff:ff00:00ff"
+        ));
         assert!(eval("ipMatch", "2001:db8::/64", b"2001:DB8::1"));
         assert!(eval("ipMatch", "::ffff:1.2.3.0/120", b"::ffff:1.2.3.4"));
         assert!(!eval("ipMatch", "::ffff:1.2.3.4", b"1.2.3.4"));
@@ -288,7 +311,11 @@ mod tests {
     fn from_file() {
         let dir = std::env::temp_dir().join(format!("rampart-ip-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("ok.txt"), b"# list\n1.2.3.4\n\n5.6.7.0/24,9.9.9.9\n#5.5.5.5\n").unwrap();
+        std::fs::write(
+            dir.join("ok.txt"),
+            b"# list\n1.2.3.4\n\n5.6.7.0/24,9.9.9.9\n#5.5.5.5\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("crlf.txt"), b"1.2.3.4\r\n").unwrap();
         let ctx = CompileCtx { base_dir: &dir };
         let op = compile("ipMatchFromFile", "ok.txt", &ctx).unwrap();

@@ -145,7 +145,11 @@ mod tests {
             (true, vec![Some(b"s&sos".to_vec())])
         );
         assert_eq!(
-            eval_captures("detectSQLi", "", b"ascii(substring(version() from 1 for 1))"),
+            eval_captures(
+                "detectSQLi",
+                "",
+                b"ascii(substring(version() from 1 for 1))"
+            ),
             (true, vec![Some(b"f(f(f".to_vec())])
         );
     }
@@ -153,8 +157,16 @@ mod tests {
     #[test]
     fn any_on_attribute_is_an_event_handler_as_in_libinjection_3_9() {
         assert!(eval("detectXSS", "", b"<x onfoobar=1>"));
-        assert!(eval("detectXSS", "", b"/get?  onthisisaverylongword= =vardata"));
-        assert!(eval("detectXSS", "", b"<svg><set attributeName=onfoobar to=alert(1)>"));
+        assert!(eval(
+            "detectXSS",
+            "",
+            b"/get?  onthisisaverylongword= =vardata"
+        ));
+        assert!(eval(
+            "detectXSS",
+            "",
+            b"<svg><set attributeName=onfoobar to=alert(1)>"
+        ));
         assert!(!eval("detectXSS", "", b"<x one=1>"));
         assert!(!eval("detectXSS", "", b"only words, no markup"));
         assert!(!eval("detectXSS", "", b"on the onward journey"));

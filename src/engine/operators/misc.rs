@@ -163,10 +163,9 @@ fn scan_ipv4(s: &str) -> Option<[i64; 4]> {
         if digits == 0 {
             return None;
         }
-        let value: i64 = body
-            .get(..digits)?
-            .bytes()
-            .fold(0i64, |acc, d| acc.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+        let value: i64 = body.get(..digits)?.bytes().fold(0i64, |acc, d| {
+            acc.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+        });
         *slot = i64::from((sign * value) as i32);
         rest = body.get(digits..)?;
     }
@@ -192,17 +191,35 @@ mod tests {
         let mut env = MapEnv::default();
         assert!(o.evaluate(b"1.2.3.4", &mut env, None));
         assert!(!o.evaluate(b"127.0.0.1", &mut env, None));
-        assert_eq!(env.geo_calls, vec![b"1.2.3.4".to_vec(), b"127.0.0.1".to_vec()]);
+        assert_eq!(
+            env.geo_calls,
+            vec![b"1.2.3.4".to_vec(), b"127.0.0.1".to_vec()]
+        );
     }
 
     #[test]
     fn rbl_query_names() {
-        let r = Rbl { zone: "zen.spamhaus.org".into(), needs_key: false };
-        assert_eq!(r.query_name("1.2.3.4", None).as_deref(), Some("4.3.2.1.zen.spamhaus.org"));
-        assert_eq!(r.query_name("example.com", None).as_deref(), Some("example.com.zen.spamhaus.org"));
-        let h = Rbl { zone: "dnsbl.httpbl.org".into(), needs_key: true };
+        let r = Rbl {
+            zone: "zen.spamhaus.org".into(),
+            needs_key: false,
+        };
+        assert_eq!(
+            r.query_name("1.2.3.4", None).as_deref(),
+            Some("4.3.2.1.zen.spamhaus.org")
+        );
+        assert_eq!(
+            r.query_name("example.com", None).as_deref(),
+            Some("example.com.zen.spamhaus.org")
+        );
+        let h = Rbl {
+            zone: "dnsbl.httpbl.org".into(),
+            needs_key: true,
+        };
         assert_eq!(h.query_name("1.2.3.4", None), None);
-        assert_eq!(h.query_name("1.2.3.4", Some("abc")).as_deref(), Some("abc.4.3.2.1.dnsbl.httpbl.org"));
+        assert_eq!(
+            h.query_name("1.2.3.4", Some("abc")).as_deref(),
+            Some("abc.4.3.2.1.dnsbl.httpbl.org")
+        );
         assert_eq!(scan_ipv4("1.2.3.4x"), Some([1, 2, 3, 4]));
         assert_eq!(scan_ipv4(" 01.2.3.4"), Some([1, 2, 3, 4]));
         assert_eq!(scan_ipv4("1.2.3"), None);
@@ -221,8 +238,15 @@ mod tests {
 
     #[test]
     fn unsupported_operators_name_themselves() {
-        let ctx = CompileCtx { base_dir: std::path::Path::new("/") };
-        for (name, word) in [("inspectFile", "@inspectFile"), ("fuzzyHash", "@fuzzyHash"), ("gsbLookup", "@gsbLookup"), ("rsub", "@rsub")] {
+        let ctx = CompileCtx {
+            base_dir: std::path::Path::new("/"),
+        };
+        for (name, word) in [
+            ("inspectFile", "@inspectFile"),
+            ("fuzzyHash", "@fuzzyHash"),
+            ("gsbLookup", "@gsbLookup"),
+            ("rsub", "@rsub"),
+        ] {
             let err = compile(name, "x", &ctx).unwrap_err();
             assert!(err.contains(word) && err.contains("unsupported"), "{err}");
         }

@@ -57,7 +57,9 @@ fn is_comment(line: &[u8]) -> bool {
         return true;
     }
     match line.iter().position(|&b| b == b'#') {
-        Some(pos) => line.get(..pos).is_some_and(|p| p.iter().all(|b| is_cpp_space(*b))),
+        Some(pos) => line
+            .get(..pos)
+            .is_some_and(|p| p.iter().all(|b| is_cpp_space(*b))),
         None => false,
     }
 }
@@ -204,7 +206,12 @@ impl Acmp {
             let len = acmp.phrases.get(pi).map_or(0, Vec::len);
             let mut node = ROOT;
             for depth in 0..len {
-                let byte = acmp.phrases.get(pi).and_then(|p| p.get(depth)).copied().unwrap_or(0);
+                let byte = acmp
+                    .phrases
+                    .get(pi)
+                    .and_then(|p| p.get(depth))
+                    .copied()
+                    .unwrap_or(0);
                 let letter = byte.to_ascii_lowercase();
                 node = match acmp.child(node, letter) {
                     Some(child) => child,
@@ -254,7 +261,9 @@ impl Acmp {
             let mut steps = 0;
             let mut found = false;
             while om != ROOT && steps <= acmp.nodes.len() {
-                let Some(n) = acmp.nodes.get(om as usize) else { break };
+                let Some(n) = acmp.nodes.get(om as usize) else {
+                    break;
+                };
                 if n.is_last {
                     found = true;
                     break;
@@ -388,7 +397,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("list.data");
         let mut f = std::fs::File::create(&path).unwrap();
-        f.write_all(b"# comment\n  # indented comment\n\n  def\nAbC\nx#y\n\xc3\xa9t\xc3\xa9\n").unwrap();
+        f.write_all(b"# comment\n  # indented comment\n\n  def\nAbC\nx#y\n\xc3\xa9t\xc3\xa9\n")
+            .unwrap();
         let ctx = CompileCtx { base_dir: &dir };
         let op = compile_pm_from_file("list.data", &ctx).unwrap();
         let mut env = super::super::test_support::MapEnv::default();

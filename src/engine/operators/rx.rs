@@ -48,7 +48,11 @@ pub(super) struct Compiled {
 impl Compiled {
     fn new(pattern: &str, global: bool) -> Result<Self, String> {
         let re = Pcre::new(pattern)?;
-        let retry = if global { Some(AnchoredNonEmpty::new(pattern)?) } else { None };
+        let retry = if global {
+            Some(AnchoredNonEmpty::new(pattern)?)
+        } else {
+            None
+        };
         Ok(Compiled { re, retry })
     }
 }
@@ -59,7 +63,7 @@ impl Compiled {
 pub(super) enum RegexParam {
     /// Empty parameter: matches, captures nothing.
     Empty,
-    Static(Compiled),
+    Static(Box<Compiled>),
     Dynamic(DynamicRegex),
 }
 
@@ -70,7 +74,7 @@ impl RegexParam {
         } else if param.is_empty() {
             Ok(RegexParam::Empty)
         } else {
-            Ok(RegexParam::Static(Compiled::new(param, global)?))
+            Ok(RegexParam::Static(Box::new(Compiled::new(param, global)?)))
         }
     }
 }
@@ -219,7 +223,17 @@ fn search_global(re: &Pcre, retry: &AnchoredNonEmpty, input: &[u8], caps: &mut C
         } else if offset == input.len() {
             break;
         } else {
-            // v3 retries from where this search started, not from the empty match.
+            // v3 retries from where this search started, not from the empty match. No
+            // match starts between the two, so the retries there fail and every search
+            // from them finds this same empty match again: record those repeats directly
+            // instead of searching (v3 takes quadratic time here).
+            for _ in offset..start {
+                stored += store_groups(input, &spans, stored, caps);
+            }
+            offset = start;
+            if offset == input.len() {
+                break;
+            }
             after_empty = true;
         }
     }
@@ -250,10 +264,21 @@ mod tests {
         // Group 2 did not take part: slot 2 is left unset, slot 3 is set.
         assert_eq!(
             eval_captures("rx", "(a)(x)?(c)", b"ac"),
-            (true, vec![Some(b"ac".to_vec()), Some(b"a".to_vec()), None, Some(b"c".to_vec())])
+            (
+                true,
+                vec![
+                    Some(b"ac".to_vec()),
+                    Some(b"a".to_vec()),
+                    None,
+                    Some(b"c".to_vec())
+                ]
+            )
         );
         // Trailing groups that did not take part are not reported at all.
-        assert_eq!(eval_captures("rx", "(a)(x)?", b"a"), (true, some(&["a", "a"])));
+        assert_eq!(
+            eval_captures("rx", "(a)(x)?", b"a"),
+            (true, some(&["a", "a"]))
+        );
         // More than nine groups are all captured, as in v3.
         let (_, slots) = eval_captures("rx", "(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)(k)", b"abcdefghijk");
         assert_eq!(slots.len(), 12);
@@ -291,15 +316,50 @@ mod tests {
     #[test]
     fn rx_global_empty_matches_as_v3() {
         // Expected values checked with libmodsecurity 3.0.9.
-        assert_eq!(eval_captures("rxGlobal", "a*?", b"a"), (true, some(&["", "a", ""])));
+        assert_eq!(
+            eval_captures("rxGlobal", "a*?", b"a"),
+            (true, some(&["", "a", ""]))
+        );
         assert_eq!(
             eval_captures("rxGlobal", "(|a)", b"a"),
             (true, some(&["", "", "a", "a", "", ""]))
         );
         // The empty match at the end is found twice.
-        assert_eq!(eval_captures("rxGlobal", r"\b", b"zc"), (true, some(&["", "", ""])));
-        assert_eq!(eval_captures("rxGlobal", "$", b"x"), (true, some(&["", ""])));
-        assert_eq!(eval_captures("rxGlobal", "^", b".\nx"), (true, some(&["", "", ""])));
+        assert_eq!(
+            eval_captures("rxGlobal", r"\b", b"zc"),
+            (true, some(&["", "", ""]))
+        );
+        assert_eq!(
+            eval_captures("rxGlobal", "$", b"x"),
+            (true, some(&["", ""]))
+        );
+        assert_eq!(
+            eval_captures("rxGlobal", "^", b".\nx"),
+            (true, some(&["", "", ""]))
+        );
+    }
+
+    #[test]
+    fn rx_global_repeated_empty_matches_are_linear() {
+        // v3 records the empty match at the end once per start offset: n + 1 times.
+        let input = vec![b'x'; 50_000];
+        let started = std::time::Instant::now();
+        let (hit, slots) = eval_captures("rxGlobal", "$", &input);
+        assert!(hit);
+        assert_eq!(slots.len(), input.len() + 1);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert_eq!(
+            eval_captures("rxGlobal", "b|$", b"xxb"),
+            (true, some(&["b", ""]))
+        );
+        assert_eq!(
+            eval_captures("rxGlobal", "$", b"xxx"),
+            (true, some(&["", "", "", ""]))
+        );
+        assert_eq!(
+            eval_captures("rxGlobal", "(?=c)", b"abc"),
+            (true, some(&["", "", ""]))
+        );
     }
 
     #[test]
@@ -330,12 +390,17 @@ mod tests {
             assert!(rx.evaluate(format!("ax{i}yb").as_bytes(), &mut env, None));
         }
         let dbg = format!("{rx:?}");
-        assert!(dbg.matches("Pcre {").count() <= super::DYNAMIC_CACHE_SIZE, "{dbg}");
+        assert!(
+            dbg.matches("Pcre {").count() <= super::DYNAMIC_CACHE_SIZE,
+            "{dbg}"
+        );
     }
 
     #[test]
     fn invalid_pattern_is_a_compile_error() {
-        let ctx = super::super::CompileCtx { base_dir: std::path::Path::new("/") };
+        let ctx = super::super::CompileCtx {
+            base_dir: std::path::Path::new("/"),
+        };
         let err = super::super::compile("rx", "a(b", &ctx).unwrap_err();
         assert!(err.contains("a(b"), "{err}");
     }

@@ -159,7 +159,11 @@ mod tests {
         assert!(!eval("containsWord", "def", b"abcdefghi"));
         assert!(eval("containsWord", "def", b"1def_"));
         assert!(eval("containsWord", "def", b"\xe9def\xe9"));
-        assert!(eval("containsWord", "hiding", b"hidingX<-not on word boundary, but is later on->hiding"));
+        assert!(eval(
+            "containsWord",
+            "hiding",
+            b"hidingX<-not on word boundary, but is later on->hiding"
+        ));
         assert!(!eval("containsWord", "abc", b""));
         assert!(eval("containsWord", "", b""));
     }

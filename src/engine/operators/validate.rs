@@ -79,7 +79,9 @@ impl ByteRange {
                     if let (Some(start), Some(end)) = (start, end) {
                         if (0..=255).contains(&start) && (0..=255).contains(&end) && start <= end {
                             for v in start..=end {
-                                if let Some(slot) = usize::try_from(v).ok().and_then(|v| allowed.get_mut(v)) {
+                                if let Some(slot) =
+                                    usize::try_from(v).ok().and_then(|v| allowed.get_mut(v))
+                                {
                                     *slot = true;
                                 }
                             }
@@ -236,13 +238,29 @@ mod tests {
 
     #[test]
     fn utf8_encoding() {
-        let valid: [&[u8]; 6] = [b"", b"abc", "été".as_bytes(), "€".as_bytes(), "𝄞".as_bytes(), b"\xf4\x90\x80\x80"];
+        let valid: [&[u8]; 6] = [
+            b"",
+            b"abc",
+            "été".as_bytes(),
+            "€".as_bytes(),
+            "𝄞".as_bytes(),
+            b"\xf4\x90\x80\x80",
+        ];
         for v in valid {
             assert!(!eval("validateUtf8Encoding", "", v), "{v:?}");
         }
         let invalid: [&[u8]; 11] = [
-            b"\xe4", b"\xc3", b"\xc3(", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xf0\x80\x80\xaf",
-            b"\xed\xa0\x80", b"\xf5\x80\x80\x80", b"\xff", b"\x80", b"a\xe2\x82",
+            b"\xe4",
+            b"\xc3",
+            b"\xc3(",
+            b"\xc0\xaf",
+            b"\xe0\x80\xaf",
+            b"\xf0\x80\x80\xaf",
+            b"\xed\xa0\x80",
+            b"\xf5\x80\x80\x80",
+            b"\xff",
+            b"\x80",
+            b"a\xe2\x82",
         ];
         for v in invalid {
             assert!(eval("validateUtf8Encoding", "", v), "{v:?}");
@@ -251,7 +269,9 @@ mod tests {
 
     #[test]
     fn unsupported_validators() {
-        let ctx = CompileCtx { base_dir: std::path::Path::new("/") };
+        let ctx = CompileCtx {
+            base_dir: std::path::Path::new("/"),
+        };
         for name in ["validateDTD", "validateSchema", "validateHash"] {
             let err = compile(name, "x", &ctx).unwrap_err();
             assert!(err.contains("unsupported"), "{err}");

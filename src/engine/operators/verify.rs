@@ -12,25 +12,46 @@
 //! confirmed candidate) without its quadratic rescans when the pattern does not look left
 //! of the match start; patterns that do (`^`, `\b`, look-behind) are searched suffix by
 //! suffix exactly as v3 does.
+//!
+//! This follows the current v3 code, which checks the matches of each suffix in order.
+//! libmodsecurity 3.0.9 checked them in reverse order (and the substrings of capture
+//! groups too), so when a value holds several valid numbers its `TX.0` may name another
+//! one; whether the operator matches is the same.
 
 use super::pcre::{Pcre, Subject};
 use super::{Captures, CompileCtx, Operator, OperatorEnv};
 
-pub(super) fn compile_verify_cc(param: &str, _: &CompileCtx<'_>) -> Result<Box<dyn Operator>, String> {
+pub(super) fn compile_verify_cc(
+    param: &str,
+    _: &CompileCtx<'_>,
+) -> Result<Box<dyn Operator>, String> {
     // v3 compiles the parameter as it is (an empty one matches the empty string).
-    let regex = if param.is_empty() { Pcre::new("(?:)")? } else { Pcre::new(param)? };
+    let regex = if param.is_empty() {
+        Pcre::new("(?:)")?
+    } else {
+        Pcre::new(param)?
+    };
     Ok(Box::new(VerifyCc { regex }))
 }
 
-pub(super) fn compile_verify_ssn(param: &str, _: &CompileCtx<'_>) -> Result<Box<dyn Operator>, String> {
+pub(super) fn compile_verify_ssn(
+    param: &str,
+    _: &CompileCtx<'_>,
+) -> Result<Box<dyn Operator>, String> {
     SuffixVerifier::build(param, Kind::Ssn)
 }
 
-pub(super) fn compile_verify_cpf(param: &str, _: &CompileCtx<'_>) -> Result<Box<dyn Operator>, String> {
+pub(super) fn compile_verify_cpf(
+    param: &str,
+    _: &CompileCtx<'_>,
+) -> Result<Box<dyn Operator>, String> {
     SuffixVerifier::build(param, Kind::Cpf)
 }
 
-pub(super) fn compile_verify_svnr(param: &str, _: &CompileCtx<'_>) -> Result<Box<dyn Operator>, String> {
+pub(super) fn compile_verify_svnr(
+    param: &str,
+    _: &CompileCtx<'_>,
+) -> Result<Box<dyn Operator>, String> {
     SuffixVerifier::build(param, Kind::Svnr)
 }
 
@@ -74,14 +95,15 @@ fn luhn(text: &[u8]) -> bool {
     let mut digits = 0usize;
     for &c in text.iter().rev().filter(|c| c.is_ascii_digit()) {
         let d = u32::from(c - b'0');
-        sum += if digits % 2 == 1 {
+        let weighted = if digits % 2 == 1 {
             DOUBLED.get(d as usize).copied().unwrap_or(0)
         } else {
             d
         };
+        sum = (sum + weighted) % 10;
         digits += 1;
     }
-    digits > 0 && sum % 10 == 0
+    digits > 0 && sum == 0
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -110,13 +132,23 @@ struct SuffixVerifier {
 
 impl SuffixVerifier {
     fn build(param: &str, kind: Kind) -> Result<Box<dyn Operator>, String> {
-        let regex = if param.is_empty() { None } else { Some(Pcre::new(param)?) };
+        let regex = if param.is_empty() {
+            None
+        } else {
+            Some(Pcre::new(param)?)
+        };
         Ok(Box::new(SuffixVerifier { regex, kind }))
     }
 
     /// v3's `searchAllMatches` on `input[base..]` from `pos`: the next match and where the
     /// search after it starts.
-    fn next(re: &Pcre, subject: &Subject<'_>, base: usize, pos: usize, len: usize) -> Option<((usize, usize), usize)> {
+    fn next(
+        re: &Pcre,
+        subject: &Subject<'_>,
+        base: usize,
+        pos: usize,
+        len: usize,
+    ) -> Option<((usize, usize), usize)> {
         if pos > len {
             return None;
         }
@@ -144,7 +176,10 @@ impl Operator for SuffixVerifier {
             'suffixes: for base in 0..len.saturating_sub(1) {
                 let mut pos = base;
                 while let Some((span, after)) = Self::next(re, &subject, base, pos, len) {
-                    if self.kind.verify(input.get(span.0..span.1).unwrap_or_default()) {
+                    if self
+                        .kind
+                        .verify(input.get(span.0..span.1).unwrap_or_default())
+                    {
                         found = Some(span);
                         break 'suffixes;
                     }
@@ -167,7 +202,10 @@ impl Operator for SuffixVerifier {
                         Some(seen) if !*seen => *seen = true,
                         _ => break,
                     }
-                    if self.kind.verify(input.get(span.0..span.1).unwrap_or_default()) {
+                    if self
+                        .kind
+                        .verify(input.get(span.0..span.1).unwrap_or_default())
+                    {
                         found = Some(span);
                         break 'outer;
                     }
@@ -192,7 +230,10 @@ impl Operator for SuffixVerifier {
 
 /// The first `max` ASCII digits of `text` (v3 stops collecting after that many).
 fn digits(text: &[u8], max: usize) -> (Vec<u32>, usize) {
-    let all = text.iter().take_while(|&&b| b != 0).filter(|b| b.is_ascii_digit());
+    let all = text
+        .iter()
+        .take_while(|&&b| b != 0)
+        .filter(|b| b.is_ascii_digit());
     let count = all.clone().count();
     (all.take(max).map(|b| u32::from(b - b'0')).collect(), count)
 }
@@ -232,8 +273,16 @@ fn verify_ssn(text: &[u8]) -> bool {
 /// one of v3's blacklisted sequences, two mod-11 check digits.
 fn verify_cpf(text: &[u8]) -> bool {
     const BAD: [&[u8; 11]; 11] = [
-        b"00000000000", b"01234567890", b"11111111111", b"22222222222", b"33333333333",
-        b"44444444444", b"55555555555", b"66666666666", b"77777777777", b"88888888888",
+        b"00000000000",
+        b"01234567890",
+        b"11111111111",
+        b"22222222222",
+        b"33333333333",
+        b"44444444444",
+        b"55555555555",
+        b"66666666666",
+        b"77777777777",
+        b"88888888888",
         b"99999999999",
     ];
     let (cpf, count) = digits(text, 11);
@@ -284,8 +333,16 @@ fn verify_cpf(text: &[u8]) -> bool {
 /// v3's blacklist (v3 only checks those), weighted mod-11 check digit in position 4.
 fn verify_svnr(text: &[u8]) -> bool {
     const BAD: [&[u8; 10]; 10] = [
-        b"0000000000", b"0123456789", b"1234567890", b"1111111111", b"2222222222",
-        b"3333333333", b"4444444444", b"5555555555", b"6666666666", b"7777777777",
+        b"0000000000",
+        b"0123456789",
+        b"1234567890",
+        b"1111111111",
+        b"2222222222",
+        b"3333333333",
+        b"4444444444",
+        b"5555555555",
+        b"6666666666",
+        b"7777777777",
     ];
     let (n, _) = digits(text, 10);
     if n.len() != 10 {
@@ -295,7 +352,17 @@ fn verify_svnr(text: &[u8]) -> bool {
     if BAD.iter().any(|b| b.as_slice() == as_bytes.as_slice()) {
         return false;
     }
-    const WEIGHTS: [(usize, u32); 9] = [(0, 3), (1, 7), (2, 9), (4, 5), (5, 8), (6, 4), (7, 2), (8, 1), (9, 6)];
+    const WEIGHTS: [(usize, u32); 9] = [
+        (0, 3),
+        (1, 7),
+        (2, 9),
+        (4, 5),
+        (5, 8),
+        (6, 4),
+        (7, 2),
+        (8, 1),
+        (9, 6),
+    ];
     let mut sum: u32 = WEIGHTS
         .iter()
         .map(|&(i, w)| n.get(i).copied().unwrap_or(0) * w)
@@ -362,7 +429,11 @@ mod tests {
         assert!(!verify_cpf(b"010.817.514-61"));
         assert!(!verify_cpf(b"111.111.111-11"));
         assert!(!verify_cpf(b"010.817.514"));
-        assert!(eval("verifyCPF", r"([0-9]{3}\.){2}[0-9]{3}-[0-9]{2}", b"asdf 010.817.514-60 asdf"));
+        assert!(eval(
+            "verifyCPF",
+            r"([0-9]{3}\.){2}[0-9]{3}-[0-9]{2}",
+            b"asdf 010.817.514-60 asdf"
+        ));
     }
 
     #[test]
@@ -373,7 +444,11 @@ mod tests {
         assert!(!verify_svnr(b"0000000000"));
         // Not in the part of the blacklist v3 checks, and its checksum is valid.
         assert!(verify_svnr(b"8888888888"));
-        assert!(!eval("verifySVNR", r"([0-9]{4} ?[0-9]{6})", b"asdf 0100817 asdf"));
+        assert!(!eval(
+            "verifySVNR",
+            r"([0-9]{4} ?[0-9]{6})",
+            b"asdf 0100817 asdf"
+        ));
     }
 
     #[test]
