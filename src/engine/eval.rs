@@ -37,6 +37,8 @@ struct MsgState {
     logdata: String,
     tags: Vec<String>,
     reference: String,
+    /// multiMatch: one message per matching value, logged once the whole chain matched.
+    pending: Vec<RuleMessage>,
 }
 
 struct Env<'a> {
@@ -305,12 +307,10 @@ impl Transaction {
                 self.d.matched_var_name = Some(f.name.clone());
                 self.d.matched_vars.push((f.name, f.value));
                 self.run_setvars(link);
-                if head.multi_match && std::ptr::eq(link, &**head) {
+                if head.multi_match && head.log && std::ptr::eq(link, &**head) {
                     self.collect_message_fields(link, st);
                     let m = self.make_message(head, st, false);
-                    if head.log {
-                        self.push_message(m, None);
-                    }
+                    st.pending.push(m);
                 }
             }
         }
@@ -358,7 +358,11 @@ impl Transaction {
         if link.msg.is_some() || link.logdata.is_some() || is_head {
             if is_head {
                 // The head's fields win (it runs last).
-                let mut hs = MsgState { match_text: std::mem::take(&mut st.match_text), ..MsgState::default() };
+                let mut hs = MsgState {
+                    match_text: std::mem::take(&mut st.match_text),
+                    pending: std::mem::take(&mut st.pending),
+                    ..MsgState::default()
+                };
                 hs.msg = std::mem::take(&mut st.msg);
                 hs.logdata = std::mem::take(&mut st.logdata);
                 self.collect_message_fields(link, &mut hs);
@@ -396,6 +400,9 @@ impl Transaction {
             }
         }
         if head.multi_match {
+            for m in std::mem::take(&mut st.pending) {
+                self.push_message(m, None);
+            }
             if let Some(mut i) = intervention {
                 let m = self.make_message(head, st, true);
                 i.log = logging::error_log_line(&m, &self.log_context(), Some(i.status));

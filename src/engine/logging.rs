@@ -110,7 +110,8 @@ pub fn error_log_line(m: &RuleMessage, ctx: &LogContext, status: Option<u16>) ->
     }
     s.push_str(&m.match_text);
     s.push_str(&details(m, ctx));
-    s
+    // One line per message: control bytes in msg/logdata (e.g. a captured CRLF) are escaped.
+    hex_if_needed(s.as_bytes())
 }
 
 #[cfg(test)]

@@ -261,11 +261,12 @@ impl Transaction {
         if let Some(p) = uri.iter().position(|&b| b == b'?') {
             d.query_string = Some(uri[p + 1..].to_vec());
         }
-        d.basename = path
-            .iter()
-            .rposition(|&b| b == b'/' || b == b'\\')
-            .filter(|&o| path.len() > o + 1)
-            .map(|o| path[o + 1..].to_vec());
+        // REQUEST_BASENAME: what follows the last `/` or `\` (empty for a directory).
+        d.basename = match path.iter().rposition(|&b| b == b'/' || b == b'\\') {
+            Some(o) => Some(path[o + 1..].to_vec()),
+            None if !path.is_empty() => Some(path.clone()),
+            None => None,
+        };
         d.path = path;
         // REQUEST_URI: absolute-form URIs lose their scheme://authority.
         let mut parsed = decoded.clone();
@@ -558,7 +559,17 @@ impl Transaction {
             full.extend_from_slice(b"\n\n");
             full.extend_from_slice(&self.d.req_body);
             self.d.full_request = Some(full);
-            self.d.req_body_visible = !self.d.req_body.is_empty() || self.force_req_body_var;
+            // REQUEST_BODY holds the raw body for urlencoded, JSON and unparsed bodies, and
+            // for any body when ctl:forceRequestBodyVariable asks for it. libmodsecurity 3
+            // also exposes it for XML and multipart bodies; there CRS's REQUEST_BODY rules
+            // would match XML element names and uploaded file contents (the false positives
+            // the CRS nginx overrides record for 944100-944120), so, as in ModSecurity 2,
+            // those bodies are inspected through XML:/* and FILES/ARGS instead.
+            let raw_processor = matches!(
+                self.body_processor.or(self.body_type_from_ct),
+                None | Some(BodyProcessor::UrlEncoded) | Some(BodyProcessor::Json)
+            );
+            self.d.req_body_visible = (raw_processor && !self.d.req_body.is_empty()) || self.force_req_body_var;
         }
         if self.intervention.is_none() {
             self.run_phase(2);

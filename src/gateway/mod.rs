@@ -29,6 +29,7 @@ pub mod client;
 pub mod proxy;
 pub mod proxy_protocol;
 pub mod replay;
+pub mod request_line;
 pub mod routing;
 pub mod server;
 pub mod tls;

@@ -16,7 +16,8 @@ use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
-use pingora_proxy::http_proxy_service_with_name;
+use pingora_proxy::http_proxy;
+use super::request_line::RawLineApp;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -118,14 +119,14 @@ pub fn add_services(server: &mut Server, gw: &Arc<Gateway>) -> Result<(), String
     for l in &state.config.listeners {
         let addr = l.address.to_string();
         let proxy = Proxy::new(gw.clone(), ClientAddrPolicy::new(l), l.tls.is_some());
-        let mut svc = http_proxy_service_with_name(&conf, proxy, &format!("rampart {addr}"));
+        let mut app = http_proxy(&conf, proxy);
         if l.h2c {
-            if let Some(app) = svc.app_logic_mut() {
-                let mut o = HttpServerOptions::default();
-                o.h2c = true;
-                app.server_options = Some(o);
-            }
+            let mut o = HttpServerOptions::default();
+            o.h2c = true;
+            app.server_options = Some(o);
         }
+        // Request lines with bytes Pingora's parser refuses reach the WAF as sent.
+        let mut svc = Service::new(format!("rampart {addr}"), RawLineApp::new(app));
         match &l.tls {
             None => svc.add_tcp(&addr),
             Some(tls) => {

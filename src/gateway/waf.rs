@@ -415,11 +415,13 @@ pub async fn request_filter(
     ctx: &mut WafCtx,
     client: &ClientInfo,
 ) -> pingora_core::Result<bool> {
-    let Some(w) = waf.route(route_idx) else { return Ok(false) };
+    // The request line as the client sent it, when Pingora only accepted a rewritten one.
+    let original = super::request_line::original_line(session.as_downstream().stream(), session.req_header().raw_path());
+    let w = match waf.route(route_idx) {
+        Some(w) if w.effective_mode() != EngineMode::Off => w,
+        _ => return refuse_invalid(session, original.as_ref()).await,
+    };
     let mode = w.effective_mode();
-    if mode == EngineMode::Off {
-        return Ok(false);
-    }
     let mut tx = Box::new(Transaction::new(w.rules.clone(), engine_context(), None));
     if w.mode.is_some() {
         tx.set_mode(mode);
@@ -428,7 +430,13 @@ pub async fn request_filter(
     {
         let req = session.req_header();
         tx.process_connection(&client.addr.to_string(), client.port, &client.server_addr.to_string(), client.server_port);
-        tx.process_uri(req.raw_path(), req.method.as_str().as_bytes(), http_version(req.version));
+        let target = original.as_ref().map(|o| o.raw_target.as_slice()).unwrap_or_else(|| req.raw_path());
+        let version = match original.as_ref().and_then(|o| o.raw_version.as_deref()) {
+            None => http_version(req.version).to_string(),
+            Some(v) if v.is_empty() => "0.9".to_string(),
+            Some(v) => String::from_utf8_lossy(v.strip_prefix(b"HTTP/").unwrap_or(v)).into_owned(),
+        };
+        tx.process_uri(target, req.method.as_str().as_bytes(), &version);
         let _ = req.map(|name, value| {
             let n: &[u8] = match name {
                 pingora_http::HeaderNameVariant::Case(c) => c.as_slice(),
@@ -466,7 +474,103 @@ pub async fn request_filter(
         return intervene(session, ctx, i).await;
     }
     ctx.flush_log();
-    Ok(false)
+    // Requests the WAF has seen but the gateway does not forward.
+    refuse_invalid(session, original.as_ref()).await
+}
+
+/// Why a request must not be forwarded (RFC 9112 / 9110), if it must not.
+fn invalid_request(req: &pingora_http::RequestHeader, raw_target: &[u8]) -> Option<&'static str> {
+    if raw_target.contains(&b'#') {
+        return Some("fragment in the request-target");
+    }
+    if req.method == http::Method::CONNECT {
+        // authority-form: host:port
+        let ok = raw_target
+            .rsplit(|&b| b == b':')
+            .next()
+            .is_some_and(|p| !p.is_empty() && p.len() < raw_target.len() && p.iter().all(u8::is_ascii_digit));
+        if !ok {
+            return Some("CONNECT target is not host:port");
+        }
+    } else if !(raw_target.starts_with(b"/") || raw_target == b"*" || is_absolute_form(raw_target)) {
+        return Some("request-target is neither origin-form nor absolute-form");
+    }
+    let hosts: Vec<&http::HeaderValue> = req.headers.get_all(http::header::HOST).iter().collect();
+    if hosts.len() > 1 {
+        return Some("more than one Host header");
+    }
+    let http11 = req.version == http::Version::HTTP_11;
+    match hosts.first() {
+        None if http11 => return Some("HTTP/1.1 request without Host"),
+        Some(h) if h.is_empty() && http11 => return Some("empty Host"),
+        Some(h) if !valid_host(h.as_bytes()) => return Some("invalid Host"),
+        _ => {}
+    }
+    None
+}
+
+fn is_absolute_form(t: &[u8]) -> bool {
+    match t.iter().position(|&b| b == b':') {
+        Some(p) if p > 0 => t[..p].iter().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b)) && t[p..].starts_with(b"://"),
+        _ => false,
+    }
+}
+
+/// RFC 3986 host [":" port]: reg-name / IP literal characters; a percent-encoded byte must
+/// not decode to a control character.
+fn valid_host(h: &[u8]) -> bool {
+    let mut i = 0;
+    while i < h.len() {
+        let b = h[i];
+        match b {
+            b'%' => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (h.get(i + 1).copied().and_then(hex), h.get(i + 2).copied().and_then(hex)) {
+                    (Some(a), Some(c)) => {
+                        let v = a * 16 + c;
+                        if v < 0x20 || v == 0x7f {
+                            return false;
+                        }
+                        i += 3;
+                        continue;
+                    }
+                    _ => return false,
+                }
+            }
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'!' | b'$' | b'&' | b'\'' | b'('
+            | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'[' | b']' => {}
+            _ => return false,
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Refuses requests the WAF has seen but the gateway does not forward: an HTTP version
+/// other than 1.0/1.1 (505; HTTP/0.9: connection closed) or an invalid request-target or
+/// Host (400). Returns true when it answered.
+async fn refuse_invalid(session: &mut Session, original: Option<&super::request_line::OriginalLine>) -> pingora_core::Result<bool> {
+    if let Some(v) = original.and_then(|o| o.raw_version.as_ref()) {
+        if v.is_empty() {
+            session.shutdown().await;
+        } else {
+            session.respond_error(505).await?;
+        }
+        return Ok(true);
+    }
+    let reason = {
+        let req = session.req_header();
+        let raw = original.map(|o| o.raw_target.as_slice()).unwrap_or_else(|| req.raw_path());
+        invalid_request(req, raw)
+    };
+    match reason {
+        Some(r) => {
+            log::debug!("refusing request: {r}");
+            session.respond_error(400).await?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// Request body chunks on their way to the upstream. Phase 2 has already seen them (the
