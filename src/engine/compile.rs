@@ -92,7 +92,221 @@ pub struct Ruleset {
     pub diagnostics: Vec<Diagnostic>,
     /// Transformation chains by id (0 = empty chain).
     pub chains: Vec<ChainInfo>,
+    /// The literal prefilter of the rules that can use one (see [`Prefilter`]).
+    pub prefilter: Option<Prefilter>,
 }
+
+/// The required literals of every prefiltered rule, as one Aho-Corasick automaton. Once per
+/// phase, every value the rules may look at is scanned (raw, and transformed where a
+/// transformation chain can change it); a rule none of whose literals occurs in its chain's
+/// output of a value of its collections cannot match and is skipped without evaluating it.
+#[derive(Debug)]
+pub struct Prefilter {
+    /// Literals of two bytes or more.
+    pub ac: aho_corasick::AhoCorasick,
+    /// Per literal (pattern id): the rules it lets through.
+    pub entries: Vec<Vec<PfEntry>>,
+    /// Single-byte literals (never letters or digits): per byte, the rules it lets through.
+    /// They are looked up in the set of bytes a text contains instead of being searched.
+    pub byte_entries: Vec<Vec<PfEntry>>,
+    /// Number of prefiltered rules (bits).
+    pub nbits: u32,
+    /// The transformation chains of the prefiltered rules.
+    pub chains: Vec<PfChain>,
+    /// What to scan: whole collections, and XML XPath selections.
+    pub targets: Vec<Target>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PfEntry {
+    /// Index into [`Prefilter::chains`]: the chain whose output must contain the literal.
+    pub chain: u16,
+    pub bit: u32,
+    /// The variables (bit `Var as u8`) whose values count for this rule.
+    pub vars: u128,
+}
+
+#[derive(Debug, Clone)]
+pub struct PfChain {
+    pub chain_id: u32,
+    /// The variables (bit `Var as u8`) of the rules using this chain: other values are
+    /// never transformed by it for the prefilter.
+    pub vars: u128,
+    /// For variables the rules select by key only (e.g. `REQUEST_HEADERS:User-Agent`), the
+    /// keys (lower-case); a variable absent from this list is wanted whole.
+    pub keys: Vec<(Var, Vec<Vec<u8>>)>,
+    /// Variables some rule of the chain takes whole.
+    pub whole: u128,
+    /// Bytes that can make the chain change a value (`None`: it may change any value).
+    pub triggers: Option<crate::engine::transformations::triggers::ByteSet>,
+}
+
+/// Whether a rule (link) can use the literal prefilter: a non-negated operator with
+/// required literals, and only targets whose values do not change within a phase.
+fn prefilter_literals(rule: &Rule) -> Option<Vec<Vec<u8>>> {
+    let op = rule.operator.as_ref()?;
+    if op.negated || rule.targets.is_empty() {
+        return None;
+    }
+    if rule.targets.iter().any(|t| t.count || !t.var.is_stable()) {
+        return None;
+    }
+    let lits = op.op.required_literals()?;
+    // Single letters or digits occur everywhere: such a filter would cost more than it saves.
+    if lits.iter().any(|l| l.is_empty() || (l.len() == 1 && l[0].is_ascii_alphanumeric())) {
+        return None;
+    }
+    Some(lits)
+}
+
+/// The chain ids a rule's operator sees: its chain, and with multiMatch every prefix.
+fn tested_chains(rule: &Rule, chains: &[ChainInfo]) -> Vec<u32> {
+    if !rule.multi_match {
+        return vec![rule.chain_id];
+    }
+    let mut v = vec![rule.chain_id];
+    let mut c = rule.chain_id;
+    while c != 0 {
+        c = chains.get(c as usize).map(|i| i.parent).unwrap_or(0);
+        v.push(c);
+    }
+    v
+}
+
+fn chain_triggers(chain_id: u32, chains: &[ChainInfo]) -> Option<crate::engine::transformations::triggers::ByteSet> {
+    use crate::engine::transformations::triggers;
+    let mut acc = [0u64; 4];
+    let mut c = chain_id;
+    while c != 0 {
+        let info = chains.get(c as usize)?;
+        if let Some(t) = &info.last {
+            acc = triggers::union(acc, triggers::trigger_bytes(t.name)?);
+        }
+        c = info.parent;
+    }
+    Some(acc)
+}
+
+/// Builds the prefilter and assigns each eligible rule (and chain link) its bit.
+fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Option<Prefilter>, String> {
+    struct Builder<'c> {
+        chains_info: &'c [ChainInfo],
+        literals: Vec<Vec<u8>>,
+        lit_index: HashMap<Vec<u8>, usize>,
+        entries: Vec<Vec<PfEntry>>,
+        byte_entries: Vec<Vec<PfEntry>>,
+        nbits: u32,
+        chains: Vec<PfChain>,
+        chain_index: HashMap<u32, u16>,
+        targets: Vec<Target>,
+    }
+    impl Builder<'_> {
+        fn visit(&mut self, rule: &mut Rule) {
+            if let Some(lits) = prefilter_literals(rule) {
+                let bit = self.nbits;
+                self.nbits += 1;
+                let mut vars: u128 = 0;
+                for t in &rule.targets {
+                    vars |= 1u128 << (t.var as u8);
+                    let key = match (&t.var, &t.key) {
+                        (Var::Xml, Some(k)) => Some(k.clone()),
+                        _ => None,
+                    };
+                    let have = self.targets.iter().any(|x| {
+                        x.var == t.var
+                            && match (&x.key, &key) {
+                                (None, None) => true,
+                                (Some(KeySel::Key(a)), Some(KeySel::Key(b))) => a == b,
+                                _ => false,
+                            }
+                    });
+                    if !have {
+                        self.targets.push(Target { var: t.var, count: false, key, exclusions: Vec::new(), text: String::new() });
+                    }
+                }
+                let mut chain_idx = Vec::new();
+                for c in tested_chains(rule, self.chains_info) {
+                    let next = self.chains.len() as u16;
+                    let idx = *self.chain_index.entry(c).or_insert(next);
+                    if idx == next {
+                        self.chains.push(PfChain {
+                            chain_id: c,
+                            vars: 0,
+                            keys: Vec::new(),
+                            whole: 0,
+                            triggers: chain_triggers(c, self.chains_info),
+                        });
+                    }
+                    let pc = &mut self.chains[idx as usize];
+                    pc.vars |= vars;
+                    for t in &rule.targets {
+                        match &t.key {
+                            Some(KeySel::Key(k)) if t.var != Var::Xml => match pc.keys.iter_mut().find(|(v, _)| *v == t.var) {
+                                Some((_, ks)) => {
+                                    if !ks.contains(k) {
+                                        ks.push(k.clone());
+                                    }
+                                }
+                                None => pc.keys.push((t.var, vec![k.clone()])),
+                            },
+                            _ => pc.whole |= 1u128 << (t.var as u8),
+                        }
+                    }
+                    chain_idx.push(idx);
+                }
+                for l in lits {
+                    if let [b] = l.as_slice() {
+                        for &chain in &chain_idx {
+                            self.byte_entries[*b as usize].push(PfEntry { chain, bit, vars });
+                        }
+                        continue;
+                    }
+                    let li = match self.lit_index.get(&l) {
+                        Some(i) => *i,
+                        None => {
+                            self.literals.push(l.clone());
+                            self.entries.push(Vec::new());
+                            self.lit_index.insert(l, self.literals.len() - 1);
+                            self.literals.len() - 1
+                        }
+                    };
+                    for &chain in &chain_idx {
+                        self.entries[li].push(PfEntry { chain, bit, vars });
+                    }
+                }
+                rule.prefilter = Some(bit);
+            }
+            if let Some(c) = rule.chain.as_deref_mut() {
+                self.visit(c);
+            }
+        }
+    }
+    let mut b = Builder {
+        chains_info: chains,
+        literals: Vec::new(),
+        lit_index: HashMap::new(),
+        entries: Vec::new(),
+        byte_entries: vec![Vec::new(); 256],
+        nbits: 0,
+        chains: Vec::new(),
+        chain_index: HashMap::new(),
+        targets: Vec::new(),
+    };
+    for r in rules.iter_mut() {
+        b.visit(r);
+    }
+    if b.nbits == 0 {
+        return Ok(None);
+    }
+    let ac = aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .match_kind(aho_corasick::MatchKind::Standard)
+        .build(&b.literals)
+        .map_err(|e| format!("cannot build the literal prefilter: {e}"))?;
+    Ok(Some(Prefilter { ac, entries: b.entries, byte_entries: b.byte_entries, nbits: b.nbits, chains: b.chains, targets: b.targets }))
+}
+
 
 /// Default actions of one phase.
 #[derive(Debug, Default, Clone)]
@@ -802,6 +1016,7 @@ impl Compiler {
             setvars: p.setvars,
             actions: p.actions,
             chain,
+            prefilter: None,
         })
     }
 
@@ -841,14 +1056,15 @@ impl Compiler {
         // tags and msg (literal text).
         let mut used_updates = vec![false; target_updates.len()];
         let mut phases: [Vec<Entry>; 5] = Default::default();
+        enum Placed {
+            Rule(Rule),
+            Marker(Arc<str>),
+        }
+        let mut placed: Vec<Placed> = Vec::new();
         let mut rule_count = 0;
         for it in &items {
             match it {
-                Item::Marker(name) => {
-                    for ph in phases.iter_mut() {
-                        ph.push(Entry::Marker(name.clone()));
-                    }
-                }
+                Item::Marker(name) => placed.push(Placed::Marker(name.clone())),
                 Item::Rule(raw) => {
                     let p = parse_actions(&raw.actions).map_err(|m| err(&raw.loc, &raw.directive, m))?;
                     let tags: Vec<&str> = p.tags.iter().map(|t| t.as_str()).collect();
@@ -885,8 +1101,28 @@ impl Compiler {
                         continue;
                     }
                     rule_count += 1;
-                    phases[usize::from(rule.phase - 1)].push(Entry::Rule(Arc::new(rule)));
+                    placed.push(Placed::Rule(rule));
                 }
+            }
+        }
+        let prefilter = {
+            let mut rules: Vec<&mut Rule> = placed
+                .iter_mut()
+                .filter_map(|p| match p {
+                    Placed::Rule(r) => Some(r),
+                    Placed::Marker(_) => None,
+                })
+                .collect();
+            build_prefilter(&mut rules, &self.chains).map_err(|m| err(&SourceLoc::new(Arc::from("<ruleset>"), 0, 0), "", m))?
+        };
+        for p in placed {
+            match p {
+                Placed::Marker(name) => {
+                    for ph in phases.iter_mut() {
+                        ph.push(Entry::Marker(name.clone()));
+                    }
+                }
+                Placed::Rule(rule) => phases[usize::from(rule.phase - 1)].push(Entry::Rule(Arc::new(rule))),
             }
         }
         for u in &action_updates {
@@ -924,7 +1160,7 @@ impl Compiler {
                 }
             }
         }
-        Ok(Ruleset { config: self.config, phases, rule_count, diagnostics: self.diagnostics, chains: self.chains })
+        Ok(Ruleset { config: self.config, phases, rule_count, diagnostics: self.diagnostics, chains: self.chains, prefilter })
     }
 }
 

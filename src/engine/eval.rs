@@ -43,6 +43,8 @@ struct MsgState {
 
 struct Env<'a> {
     d: &'a Data,
+    /// The rule's operator parameter, parsed at load time.
+    param: Option<&'a MacroString>,
     httpbl_key: Option<&'a str>,
     geo: Option<&'a dyn GeoLookup>,
     geo_result: Option<Vec<(String, String)>>,
@@ -50,6 +52,9 @@ struct Env<'a> {
 
 impl OperatorEnv for Env<'_> {
     fn expand(&self, text: &str) -> String {
+        if let Some(m) = self.param.filter(|m| m.as_str() == text) {
+            return m.expand_string(self.d);
+        }
         match MacroString::parse(text) {
             Ok(m) => m.expand_string(self.d),
             Err(_) => text.to_string(),
@@ -134,6 +139,43 @@ fn transform_uncached(rs: &Ruleset, rule: &Rule, input: &[u8]) -> Option<Vec<u8>
     cur
 }
 
+fn debug_eval() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("RAMPART_DEBUG_EVAL").is_some())
+}
+
+fn no_prefilter() -> bool {
+    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *OFF.get_or_init(|| std::env::var_os("RAMPART_NO_PREFILTER").is_some())
+}
+
+/// Reuses a vector's allocation for values of another lifetime (it is emptied first; the
+/// in-place `collect` keeps the buffer, the closure never runs).
+fn recycle<'b>(mut v: Vec<Val<'_>>) -> Vec<Val<'b>> {
+    v.clear();
+    v.into_iter().map(|_| unreachable!("the vector is empty")).collect()
+}
+
+/// Applies transformation chain `chain` (by id) to a value that is not cached.
+fn chain_uncached(rs: &Ruleset, chain: u32, input: &[u8]) -> Option<Vec<u8>> {
+    let mut steps = Vec::new();
+    let mut c = chain;
+    while c != 0 {
+        let Some(info) = rs.chains.get(c as usize) else { break };
+        if let Some(t) = &info.last {
+            steps.push(*t);
+        }
+        c = info.parent;
+    }
+    let mut cur: Option<Vec<u8>> = None;
+    for t in steps.iter().rev() {
+        if let Cow::Owned(n) = apply_transform(rs, t, cur.as_deref().unwrap_or(input)) {
+            cur = Some(n);
+        }
+    }
+    cur
+}
+
 /// With multiMatch: the original value and every transformation step that changed it.
 fn multi_match_values(rs: &Ruleset, rule: &Rule, input: &[u8]) -> Vec<Vec<u8>> {
     let mut out = vec![input.to_vec()];
@@ -158,6 +200,8 @@ impl Transaction {
             _ => {}
         }
         self.allow = None;
+        // The transaction's data may have grown since the last phase.
+        self.prefilter_fresh = false;
         let rs = self.rs.clone();
         let Some(entries) = rs.phases.get(usize::from(phase.saturating_sub(1))) else { return };
         for entry in entries {
@@ -220,6 +264,7 @@ impl Transaction {
         v
     }
 
+    #[inline(never)]
     fn find_matches(&mut self, link: &Rule, head: &Rule) -> Vec<Found> {
         let mut found = Vec::new();
         let Some(op) = link.operator.as_ref() else { return found };
@@ -230,10 +275,10 @@ impl Transaction {
         };
         let geo_result;
         {
-            let Transaction { d, tcache, rs, ctx, .. } = self;
+            let Transaction { d, tcache, rs, ctx, vals_pool, .. } = self;
             let rs: &Ruleset = rs;
-            let mut env = Env { d, httpbl_key: rs.config.httpbl_key.as_deref(), geo: ctx.geo.as_deref(), geo_result: None };
-            let mut vals: Vec<Val<'_>> = Vec::new();
+            let mut env = Env { d, param: op.param_macro.as_ref(), httpbl_key: rs.config.httpbl_key.as_deref(), geo: ctx.geo.as_deref(), geo_result: None };
+            let mut vals: Vec<Val<'_>> = recycle(std::mem::take(vals_pool));
             for t in &link.targets {
                 vals.clear();
                 d.resolve(t, &mut vals);
@@ -269,6 +314,7 @@ impl Transaction {
                 }
             }
             geo_result = env.geo_result.take();
+            *vals_pool = recycle(vals);
         }
         if let Some(fields) = geo_result {
             for (k, v) in fields {
@@ -278,24 +324,162 @@ impl Transaction {
         found
     }
 
+    /// Whether the prefilter lets rule bit `bit` through in this phase.
+    fn prefilter_allows(&mut self, bit: u32) -> bool {
+        if !self.prefilter_fresh {
+            self.update_prefilter();
+            self.prefilter_fresh = true;
+        }
+        self.prefilter_bits
+            .get(bit as usize / 64)
+            .is_some_and(|w| w & (1u64 << (bit % 64)) != 0)
+    }
+
+    /// Scans every value the prefiltered rules may look at, raw and, for each chain that can
+    /// change it, transformed; returns the bits of the rules one of whose literals occurs in
+    /// their chain's output of a value of one of their collections.
+    ///
+    /// The stable collections only grow during a transaction (values are appended, never
+    /// changed), so each update scans only the values added since the previous one and adds
+    /// to the bits.
+    #[inline(never)]
+    fn update_prefilter(&mut self) {
+        use super::transformations::triggers;
+        let Transaction { d, tcache, rs, vals_pool, prefilter_bits, prefilter_scanned, .. } = self;
+        let rs: &Ruleset = rs;
+        let Some(pf) = rs.prefilter.as_ref() else { return };
+        let bits = prefilter_bits;
+        if bits.is_empty() {
+            bits.resize((pf.nbits as usize).div_ceil(64), 0);
+        }
+        if prefilter_scanned.len() != pf.targets.len() {
+            prefilter_scanned.clear();
+            prefilter_scanned.resize(pf.targets.len(), 0);
+        }
+        let mut vals: Vec<Val<'_>> = recycle(std::mem::take(vals_pool));
+        // Per chain: 0 = its output is the raw value (up to case) or the chain does not
+        // apply to this value's variable, k > 0 = distinct transformed text k.
+        let mut text_of = vec![0usize; pf.chains.len()];
+        // Distinct transformed texts of the current value: slab slots, or owned for values
+        // that are not cached.
+        let mut slots: Vec<u32> = Vec::new();
+        let mut owned: Vec<Vec<u8>> = Vec::new();
+        let set = |bits: &mut Vec<u64>, e: &super::compile::PfEntry| {
+            if let Some(w) = bits.get_mut(e.bit as usize / 64) {
+                *w |= 1u64 << (e.bit % 64);
+            }
+        };
+        for (ti, t) in pf.targets.iter().enumerate() {
+            vals.clear();
+            d.resolve(t, &mut vals);
+            let already = prefilter_scanned[ti];
+            prefilter_scanned[ti] = vals.len();
+            for v in vals.iter().skip(already) {
+                let var_bit = 1u128 << (v.var as u8);
+                let raw: &[u8] = &v.value;
+                let cacheable = matches!(v.value, Cow::Borrowed(_));
+                let present = triggers::present(raw);
+                slots.clear();
+                owned.clear();
+                for (ci, c) in pf.chains.iter().enumerate() {
+                    text_of[ci] = 0;
+                    if c.vars & var_bit == 0 || c.triggers.as_ref().is_some_and(|t| !triggers::intersects(t, &present)) {
+                        continue;
+                    }
+                    if c.whole & var_bit == 0 {
+                        // Only some keys of this variable are wanted by the chain's rules.
+                        let wanted = c.keys.iter().any(|(var, keys)| *var == v.var && keys.iter().any(|k| k.eq_ignore_ascii_case(&v.key)));
+                        if !wanted {
+                            continue;
+                        }
+                    }
+                    if cacheable {
+                        if let CacheSlot::Slab(i) = cached_slot(tcache, rs, c.chain_id, raw) {
+                            let k = match slots.iter().position(|s| *s == i) {
+                                Some(k) => k,
+                                None => {
+                                    slots.push(i);
+                                    slots.len() - 1
+                                }
+                            };
+                            text_of[ci] = k + 1;
+                        }
+                    } else if let Some(o) = chain_uncached(rs, c.chain_id, raw) {
+                        owned.push(o);
+                        text_of[ci] = owned.len();
+                    }
+                }
+                let hit = |text: &[u8], present: &triggers::ByteSet, k: usize, bits: &mut Vec<u64>| {
+                    for m in pf.ac.find_overlapping_iter(text) {
+                        for e in &pf.entries[m.pattern().as_usize()] {
+                            if e.vars & var_bit != 0 && text_of[e.chain as usize] == k {
+                                set(bits, e);
+                            }
+                        }
+                    }
+                    for (w, word) in present.iter().enumerate() {
+                        let mut word = *word;
+                        while word != 0 {
+                            let b = w * 64 + word.trailing_zeros() as usize;
+                            word &= word - 1;
+                            for e in &pf.byte_entries[b] {
+                                if e.vars & var_bit != 0 && text_of[e.chain as usize] == k {
+                                    set(bits, e);
+                                }
+                            }
+                        }
+                    }
+                };
+                hit(raw, &present, 0, bits);
+                let n = if cacheable { slots.len() } else { owned.len() };
+                for k in 0..n {
+                    let text: &[u8] = if cacheable {
+                        tcache.slab.get(slots[k] as usize).map(Vec::as_slice).unwrap_or_default()
+                    } else {
+                        &owned[k]
+                    };
+                    hit(text, &triggers::present(text), k + 1, bits);
+                }
+            }
+        }
+        *vals_pool = recycle(vals);
+    }
+
     /// Evaluates one link of a chain (and the rest of the chain); true when it all matched.
     fn eval_link(&mut self, link: &Rule, head: &Arc<Rule>, st: &mut MsgState) -> bool {
+        if let Some(bit) = link.prefilter.filter(|_| !no_prefilter()) {
+            if !self.prefilter_allows(bit) {
+                // None of the values can contain a literal the operator needs.
+                self.clean_matched_vars();
+                return false;
+            }
+        }
         if link.operator.is_none() {
             // SecAction: unconditional.
             self.run_setvars(link);
         } else {
             let found = self.find_matches(link, head);
+            if debug_eval() {
+                let op = link.operator.as_ref().map(|o| o.display_name.as_str()).unwrap_or("");
+                eprintln!("eval {} phase {} op {} targets {} pf {:?} found {}", head.id, self.phase, op, link.targets.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join("|"), link.prefilter, found.len());
+            }
             if found.is_empty() {
                 self.clean_matched_vars();
                 return false;
             }
-            for f in found {
-                if let Some(op) = &link.operator {
-                    let param = match &op.param_macro {
-                        Some(m) => m.expand_string(&self.d),
-                        None => op.param.clone(),
-                    };
-                    st.match_text = logging::match_text(&op.display_name, &param, &f.name, &f.orig);
+            let need = self.needs_message(head);
+            let per_match = head.multi_match && head.log && std::ptr::eq(link, &**head);
+            let last = found.len() - 1;
+            for (i, f) in found.into_iter().enumerate() {
+                // Only the last match's text is kept (and only when a message will be made).
+                if need && (i == last || per_match) {
+                    if let Some(op) = &link.operator {
+                        let param = match &op.param_macro {
+                            Some(m) => m.expand_string(&self.d),
+                            None => op.param.clone(),
+                        };
+                        st.match_text = logging::match_text(&op.display_name, &param, &f.name, &f.orig);
+                    }
                 }
                 if let Some(caps) = &f.captures {
                     // Slots of groups that did not take part in the match keep their value.
@@ -307,7 +491,7 @@ impl Transaction {
                 self.d.matched_var_name = Some(f.name.clone());
                 self.d.matched_vars.push((f.name, f.value));
                 self.run_setvars(link);
-                if head.multi_match && head.log && std::ptr::eq(link, &**head) {
+                if per_match {
                     self.collect_message_fields(link, st);
                     let m = self.make_message(head, st, false);
                     st.pending.push(m);
@@ -353,9 +537,19 @@ impl Transaction {
         }
     }
 
+    /// Whether a full match of `head` produces a message (logged, or the log line of an
+    /// intervention): otherwise msg/logdata/tags are not even expanded.
+    fn needs_message(&self, head: &Rule) -> bool {
+        head.log
+            || (self.mode == EngineMode::On
+                && matches!(head.disruptive, Some(Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect(_))))
+    }
+
+    #[inline(never)]
     fn after_full_match(&mut self, link: &Rule, head: &Arc<Rule>, st: &mut MsgState) {
         let is_head = std::ptr::eq(link, &**head);
-        if link.msg.is_some() || link.logdata.is_some() || is_head {
+        let need = self.needs_message(head);
+        if need && (link.msg.is_some() || link.logdata.is_some() || is_head) {
             if is_head {
                 // The head's fields win (it runs last).
                 let mut hs = MsgState {
@@ -376,6 +570,9 @@ impl Transaction {
         }
         if !is_head {
             return;
+        }
+        if let Some(sev) = head.severity {
+            self.d.highest_severity = Some(self.d.highest_severity.map_or(sev, |h| h.min(sev)));
         }
         let engine_on = self.mode == EngineMode::On;
         let mut intervention: Option<Intervention> = None;
@@ -411,6 +608,9 @@ impl Transaction {
             }
             return;
         }
+        if !need {
+            return;
+        }
         let disruptive = intervention.is_some();
         let m = self.make_message(head, st, disruptive);
         if let Some(mut i) = intervention {
@@ -427,6 +627,7 @@ impl Transaction {
         Intervention { status, redirect, drop, rule_id: head.id, phase: self.phase, log: String::new() }
     }
 
+    #[inline(never)]
     fn run_setvars(&mut self, link: &Rule) {
         for sv in &link.setvars {
             let key = sv.key.expand(&self.d);

@@ -210,6 +210,9 @@ pub struct Rule {
     pub setvars: Vec<SetVar>,
     pub actions: Vec<Action>,
     pub chain: Option<Box<Rule>>,
+    /// Prefilter bit: the rule cannot match unless the transaction's values, transformed by
+    /// its chain, contain one of its operator's required literals (see `compile::Prefilter`).
+    pub prefilter: Option<u32>,
 }
 
 impl Rule {

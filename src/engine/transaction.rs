@@ -75,10 +75,50 @@ pub struct AuditRecord {
     pub json: bool,
 }
 
+/// A fast hasher for small integer keys (the transformation cache's keys are addresses,
+/// lengths and chain ids; no untrusted input is hashed).
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, i: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ i).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(buf));
+        }
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
 /// Per-transaction transformation cache: (value address, length, chain id) -> result.
 #[derive(Debug, Default)]
 pub(super) struct TransformCache {
-    pub map: std::collections::HashMap<(usize, usize, u32), CacheSlot>,
+    pub map: std::collections::HashMap<(usize, usize, u32), CacheSlot, std::hash::BuildHasherDefault<FxHasher>>,
     pub slab: Vec<Vec<u8>>,
 }
 
@@ -94,6 +134,14 @@ pub struct Transaction {
     pub(super) ctx: Arc<EngineContext>,
     pub(super) d: Data,
     pub(super) tcache: TransformCache,
+    /// Bits of the prefiltered rules that may match (updated on first use in each phase).
+    pub(super) prefilter_bits: Vec<u64>,
+    /// Per prefilter target: how many of its values have been scanned.
+    pub(super) prefilter_scanned: Vec<usize>,
+    /// The bits include every value of the current phase.
+    pub(super) prefilter_fresh: bool,
+    /// A reused buffer for resolved values (empty between uses).
+    pub(super) vals_pool: Vec<super::values::Val<'static>>,
     pub(super) mode: EngineMode,
     pub(super) req_body_access: bool,
     pub(super) resp_body_access: bool,
@@ -206,7 +254,14 @@ impl Transaction {
             phase: 0,
             headers_done: false,
             resp_inspectable: false,
-            tcache: TransformCache::default(),
+            tcache: TransformCache {
+                map: std::collections::HashMap::with_capacity_and_hasher(256, Default::default()),
+                slab: Vec::with_capacity(64),
+            },
+            prefilter_bits: Vec::new(),
+            prefilter_scanned: Vec::new(),
+            prefilter_fresh: false,
+            vals_pool: Vec::with_capacity(32),
             d,
             rs,
             ctx,
@@ -720,9 +775,6 @@ impl Transaction {
     }
 
     pub(super) fn push_message(&mut self, m: RuleMessage, status: Option<u16>) {
-        if let Some(s) = m.severity {
-            self.d.highest_severity = Some(self.d.highest_severity.map_or(s, |h| h.min(s)));
-        }
         if m.log && !m.disruptive {
             let line = error_log_line(&m, &self.log_context(), status);
             self.log_lines.push(line);

@@ -6,8 +6,17 @@
 //! the WAF inspected only partially, `SecRequestBodyLimitAction ProcessPartial`), the
 //! downstream session is wrapped in [`ReplaySession`]: it hands Pingora the bytes the WAF
 //! already read, then the rest of the body still to be read from the client, and delegates
-//! everything else to the real session. Such a connection is closed after the response (a
-//! wrapped session cannot be returned to the keep-alive pool).
+//! everything else to the real session.
+//!
+//! Keep-alive: Pingora never reuses a custom session's connection. When the request went
+//! well (the WAF's `logging` hook saw no error and no intervention and says so with
+//! [`ConnShared::allow_reuse`]) and the response body was finished, the replay session, as
+//! it is dropped, finishes the real HTTP/1 session itself (without waiting: everything has
+//! been read and written by then, otherwise the connection is closed) and, if that session
+//! may be kept alive (its own checks: the client's `Connection`, keep-alive settings, the
+//! request body fully read), leaves the connection in the reuse slot of [`ConnShared`],
+//! from where [`super::request_line::RawLineApp`] returns it to Pingora's keep-alive loop.
+//! A response that says `Connection: close` (e.g. a WAF intervention) turns keep-alive off.
 
 use std::time::Duration;
 
@@ -22,19 +31,37 @@ use pingora_core::protocols::Digest;
 use pingora_error::Result;
 use pingora_http::{RequestHeader, ResponseHeader};
 
+use super::request_line::ConnShared;
+use std::sync::Arc;
+
 /// A downstream session whose first body bytes are replayed from memory.
 pub struct ReplaySession {
     inner: ServerSession,
     /// Body bytes already read by the WAF, not yet given to the proxy.
     pending: Option<Bytes>,
     replayed_bytes: usize,
+    /// Where a reusable connection is left when the request is finished.
+    conn: Option<Arc<ConnShared>>,
+    /// Times Pingora finished the response body through this session.
+    finished: usize,
+}
+
+/// Whether a response header asks to close the connection.
+fn says_close(resp: &ResponseHeader) -> bool {
+    resp.headers.get_all(http::header::CONNECTION).iter().any(|v| {
+        v.as_bytes().split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
 }
 
 impl ReplaySession {
     /// Wraps `inner`, whose body has been read up to `prefix` (the rest, if any, is still
-    /// unread).
-    pub fn new(inner: ServerSession, prefix: Bytes) -> ReplaySession {
-        ReplaySession { inner, pending: (!prefix.is_empty()).then_some(prefix), replayed_bytes: 0 }
+    /// unread). `conn`: the connection's shared state, to keep the connection alive after
+    /// the request.
+    pub fn new(inner: ServerSession, prefix: Bytes, conn: Option<Arc<ConnShared>>) -> ReplaySession {
+        if let Some(c) = &conn {
+            c.take_reuse_allowed();
+        }
+        ReplaySession { inner, pending: (!prefix.is_empty()).then_some(prefix), replayed_bytes: 0, conn, finished: 0 }
     }
 
     fn take_pending(&mut self) -> Option<Bytes> {
@@ -67,10 +94,16 @@ impl CustomSession for ReplaySession {
     }
 
     async fn write_response_header(&mut self, resp: Box<ResponseHeader>, _end: bool) -> Result<()> {
+        if says_close(&resp) {
+            self.inner.set_keepalive(None);
+        }
         self.inner.write_response_header(resp).await
     }
 
     async fn write_response_header_ref(&mut self, resp: &ResponseHeader, _end: bool) -> Result<()> {
+        if says_close(resp) {
+            self.inner.set_keepalive(None);
+        }
         self.inner.write_response_header_ref(resp).await
     }
 
@@ -127,7 +160,9 @@ impl CustomSession for ReplaySession {
     }
 
     async fn finish(&mut self) -> Result<()> {
-        self.inner.finish_body().await
+        self.inner.finish_body().await?;
+        self.finished += 1;
+        Ok(())
     }
 
     fn is_body_empty(&mut self) -> bool {
@@ -211,5 +246,26 @@ impl CustomSession for ReplaySession {
 
     fn was_upgraded(&self) -> bool {
         self.inner.was_upgraded()
+    }
+}
+
+impl Drop for ReplaySession {
+    fn drop(&mut self) {
+        use futures::FutureExt;
+        let Some(conn) = self.conn.take() else { return };
+        if self.finished == 0 || !conn.take_reuse_allowed() || self.inner.was_upgraded() {
+            return;
+        }
+        // Pingora is done with this session (it is being dropped): nothing calls into the
+        // placeholder left behind.
+        let inner = std::mem::replace(&mut self.inner, ServerSession::new_custom(Box::new(())));
+        // The body was read and the response written: finishing completes at once. If it
+        // would have to wait, the connection is closed instead.
+        if let Some(Ok(Some(reusable))) = inner.finish().now_or_never() {
+            let (stream, pipelined) = reusable.into_parts();
+            if pipelined.is_none_or(|p| p.is_empty()) {
+                conn.put_reusable(stream);
+            }
+        }
     }
 }

@@ -13,6 +13,18 @@
 //! To find every request line of a keep-alive connection it follows HTTP/1 framing:
 //! `Content-Length` bodies are skipped; after a chunked body, an `Upgrade` request or
 //! anything it does not understand, the rest of the connection passes through unchanged.
+//!
+//! The stream also carries two things the WAF needs per HTTP/1 connection ([`ConnShared`]):
+//!
+//! - an **output gate**: while the WAF holds a response back for phase 4, the response
+//!   header Pingora writes is kept in memory ([`ConnShared::hold`]); when phase 4 allows the
+//!   body it goes out in front of it ([`ConnShared::release`]), when phase 4 blocks it is
+//!   replaced by the WAF's own response ([`ConnShared::replace`]), so the client gets the
+//!   WAF's status instead of a truncated `200`;
+//! - a **reuse slot**: a request whose body the WAF replayed runs on a custom Pingora session
+//!   ([`super::replay::ReplaySession`]) that Pingora cannot return to its keep-alive loop; the
+//!   replay session puts the reusable connection here and [`RawLineApp`] hands it back to
+//!   Pingora, so the client connection stays open for the next request.
 
 use std::collections::VecDeque;
 use std::io;
@@ -161,6 +173,108 @@ impl Originals {
     }
 }
 
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum GateMode {
+    /// Writes pass (after whatever is still held).
+    #[default]
+    Open,
+    /// Writes are kept in memory.
+    Hold,
+    /// The held bytes were replaced; later writes are discarded.
+    Replace,
+}
+
+#[derive(Debug, Default)]
+struct Gate {
+    mode: GateMode,
+    /// Bytes still to be written to the client before anything else.
+    held: Vec<u8>,
+    pos: usize,
+}
+
+/// Per-connection state shared by the stream, the WAF and the replay session.
+#[derive(Debug, Default)]
+pub struct ConnShared {
+    originals: Originals,
+    /// Fast path: false while the gate is open and holds nothing.
+    gated: std::sync::atomic::AtomicBool,
+    gate: Mutex<Gate>,
+    reusable: Mutex<Option<Stream>>,
+    reuse_allowed: std::sync::atomic::AtomicBool,
+}
+
+impl ConnShared {
+    /// The rewritten request lines of this connection.
+    pub fn originals(&self) -> &Originals {
+        &self.originals
+    }
+
+    fn set_gate(&self, f: impl FnOnce(&mut Gate)) {
+        if let Ok(mut g) = self.gate.lock() {
+            f(&mut g);
+            let gated = g.mode != GateMode::Open || g.pos < g.held.len();
+            self.gated.store(gated, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// From now on, keep what is written to the client in memory.
+    pub fn hold(&self) {
+        self.set_gate(|g| {
+            if g.mode == GateMode::Open && g.pos >= g.held.len() {
+                g.held.clear();
+                g.pos = 0;
+            }
+            g.mode = GateMode::Hold;
+        });
+    }
+
+    /// Whether writes are being held.
+    pub fn is_holding(&self) -> bool {
+        self.gate.lock().map(|g| g.mode == GateMode::Hold).unwrap_or(false)
+    }
+
+    /// Let writes pass again; what was held goes out first, with the next write or flush.
+    pub fn release(&self) {
+        self.set_gate(|g| {
+            if g.mode == GateMode::Hold {
+                g.mode = GateMode::Open;
+            }
+        });
+    }
+
+    /// Discard what was held and send `response` instead; everything written afterwards
+    /// on this connection is discarded (the connection must be closed after it).
+    pub fn replace(&self, response: Vec<u8>) {
+        self.set_gate(|g| {
+            g.mode = GateMode::Replace;
+            g.held = response;
+            g.pos = 0;
+        });
+    }
+
+    /// The request on a replayed session went well: its connection may be kept alive.
+    pub fn allow_reuse(&self) {
+        self.reuse_allowed.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether [`ConnShared::allow_reuse`] was called since the last call (and resets it).
+    pub fn take_reuse_allowed(&self) -> bool {
+        self.reuse_allowed.swap(false, std::sync::atomic::Ordering::AcqRel)
+    }
+
+    /// Leaves a connection that Pingora could not reuse itself for [`RawLineApp`] to hand
+    /// back to Pingora's keep-alive loop.
+    pub fn put_reusable(&self, stream: Stream) {
+        if let Ok(mut r) = self.reusable.lock() {
+            *r = Some(stream);
+        }
+    }
+
+    fn take_reusable(&self) -> Option<Stream> {
+        self.reusable.lock().ok()?.take()
+    }
+}
+
 /// A client connection whose request lines are made acceptable to Pingora.
 #[derive(Debug)]
 pub struct RawLineStream {
@@ -170,7 +284,7 @@ pub struct RawLineStream {
     out: Vec<u8>,
     out_pos: usize,
     eof: bool,
-    originals: Arc<Originals>,
+    shared: Arc<ConnShared>,
 }
 
 impl RawLineStream {
@@ -182,12 +296,58 @@ impl RawLineStream {
             out: Vec::new(),
             out_pos: 0,
             eof: false,
-            originals: Arc::new(Originals::default()),
+            shared: Arc::new(ConnShared::default()),
         }
     }
 
-    pub fn originals(&self) -> &Arc<Originals> {
-        &self.originals
+    /// The state shared with the WAF.
+    pub fn shared(&self) -> &Arc<ConnShared> {
+        &self.shared
+    }
+
+    /// Writes what the gate still holds for the client (open or replaced gate). `Ready(Ok)`
+    /// once nothing is left.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.shared.gated.load(std::sync::atomic::Ordering::Acquire) {
+            return Poll::Ready(Ok(()));
+        }
+        let shared = self.shared.clone();
+        let Ok(mut g) = shared.gate.lock() else { return Poll::Ready(Err(io::Error::other("gate lock poisoned"))) };
+        if g.mode == GateMode::Hold {
+            return Poll::Ready(Ok(()));
+        }
+        while g.pos < g.held.len() {
+            let pos = g.pos;
+            match Pin::new(&mut self.inner).poll_write(cx, &g.held[pos..]) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => g.pos += n,
+            }
+        }
+        if g.mode == GateMode::Open {
+            g.held = Vec::new();
+            g.pos = 0;
+            shared.gated.store(false, std::sync::atomic::Ordering::Release);
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// What the gate does with a write of `len` bytes: `None` to pass it on, `Some(n)` when
+    /// it was taken care of (held or discarded).
+    fn gate_write(&mut self, buf: &[u8]) -> Option<usize> {
+        if !self.shared.gated.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        let mut g = self.shared.gate.lock().ok()?;
+        match g.mode {
+            GateMode::Open => None,
+            GateMode::Hold => {
+                g.held.extend_from_slice(buf);
+                Some(buf.len())
+            }
+            GateMode::Replace => Some(buf.len()),
+        }
     }
 
     fn give_up(&mut self) {
@@ -239,7 +399,7 @@ impl RawLineStream {
                             self.out.extend_from_slice(&new);
                             self.out.extend_from_slice(if cr { b"\r\n" } else { b"\n" });
                             if let Some(o) = original {
-                                self.originals.push(o);
+                                self.shared.originals.push(o);
                             }
                             self.state = if h2 {
                                 State::Passthrough
@@ -347,18 +507,63 @@ impl AsyncRead for RawLineStream {
 
 impl AsyncWrite for RawLineStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let this = &mut *self;
+        if this.shared.gated.load(std::sync::atomic::Ordering::Acquire) {
+            if let Some(n) = this.gate_write(buf) {
+                // Held or discarded; a replaced response goes out now.
+                return match this.poll_drain(cx) {
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    _ => Poll::Ready(Ok(n)),
+                };
+            }
+            match this.poll_drain(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let this = &mut *self;
+        if this.shared.gated.load(std::sync::atomic::Ordering::Acquire) && this.shared.is_holding() {
+            // Nothing of the held bytes may reach the client yet.
+            return Poll::Ready(Ok(()));
+        }
+        match this.poll_drain(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut this.inner).poll_flush(cx),
+            other => other,
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        let this = &mut *self;
+        // Held bytes of a response that never completed are dropped; a replacement is sent.
+        this.shared.set_gate(|g| {
+            if g.mode == GateMode::Hold {
+                g.mode = GateMode::Replace;
+                g.held.clear();
+                g.pos = 0;
+            }
+        });
+        match this.poll_drain(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => {}
+            Poll::Pending => return Poll::Pending,
+        }
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(_) => {}
+        }
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 
     fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        if self.shared.gated.load(std::sync::atomic::Ordering::Acquire) {
+            let first = bufs.iter().find(|b| !b.is_empty()).map(|b| &**b).unwrap_or(&[]);
+            return self.poll_write(cx, first);
+        }
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 
@@ -370,6 +575,10 @@ impl AsyncWrite for RawLineStream {
 #[async_trait]
 impl Shutdown for RawLineStream {
     async fn shutdown(&mut self) {
+        if self.shared.gated.load(std::sync::atomic::Ordering::Acquire) {
+            let _ = tokio::io::AsyncWriteExt::shutdown(self).await;
+            return;
+        }
         self.inner.shutdown().await
     }
 }
@@ -442,7 +651,13 @@ impl Peek for RawLineStream {
 /// The original request line Pingora saw as `escaped_target`, if the stream rewrote it.
 pub fn original_line(stream: Option<&Stream>, escaped_target: &[u8]) -> Option<OriginalLine> {
     let s = stream?.as_any().downcast_ref::<RawLineStream>()?;
-    s.originals.take(escaped_target)
+    s.shared.originals.take(escaped_target)
+}
+
+/// The shared state of an HTTP/1 client connection wrapped by [`RawLineApp`].
+pub fn conn_shared(stream: Option<&Stream>) -> Option<Arc<ConnShared>> {
+    let s = stream?.as_any().downcast_ref::<RawLineStream>()?;
+    Some(s.shared.clone())
 }
 
 /// A `ServerApp` that wraps HTTP/1 client connections in [`RawLineStream`].
@@ -464,9 +679,23 @@ impl<A> RawLineApp<A> {
 impl<A: ServerApp + Send + Sync + 'static> ServerApp for RawLineApp<A> {
     async fn process_new(self: &Arc<Self>, session: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let is_h2 = matches!(session.selected_alpn_proto(), Some(ALPN::H2));
-        let wrapped = session.as_any().is::<RawLineStream>();
-        let stream: Stream = if is_h2 || wrapped { session } else { Box::new(RawLineStream::new(session)) };
-        self.inner.process_new(stream, shutdown).await
+        let (stream, shared): (Stream, Option<Arc<ConnShared>>) = if is_h2 {
+            (session, None)
+        } else if let Some(s) = session.as_any().downcast_ref::<RawLineStream>() {
+            let shared = s.shared.clone();
+            (session, Some(shared))
+        } else {
+            let s = RawLineStream::new(session);
+            let shared = s.shared.clone();
+            (Box::new(s), Some(shared))
+        };
+        match self.inner.process_new(stream, shutdown).await {
+            Some(s) => Some(s),
+            // A connection a custom session finished with: back to Pingora's keep-alive loop
+            // (Pingora's service loop calls process_new again with it).
+            None if !*shutdown.borrow() => shared.and_then(|s| s.take_reusable()),
+            None => None,
+        }
     }
 
     async fn cleanup(&self) {
@@ -533,8 +762,8 @@ mod tests {
             out,
             "POST /a?x=%3C1%3E HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n<<<<<GET /b?y=%222%22 HTTP/1.1\r\nHost: h\r\n\r\n"
         );
-        assert_eq!(s.originals.take(b"/b?y=%222%22").map(|o| o.raw_target), Some(b"/b?y=\"2\"".to_vec()));
-        assert_eq!(s.originals.take(b"/a?x=%3C1%3E"), None, "older entries are dropped once a later one is claimed");
+        assert_eq!(s.shared.originals.take(b"/b?y=%222%22").map(|o| o.raw_target), Some(b"/b?y=\"2\"".to_vec()));
+        assert_eq!(s.shared.originals.take(b"/a?x=%3C1%3E"), None, "older entries are dropped once a later one is claimed");
     }
 
     #[test]
@@ -543,6 +772,49 @@ mod tests {
         s.feed(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n<a>\r\n0\r\n\r\nGET /<x> HTTP/1.1\r\n\r\n");
         let out = String::from_utf8(s.out.clone()).unwrap();
         assert!(out.ends_with("GET /<x> HTTP/1.1\r\n\r\n"), "{out}");
+    }
+
+    #[test]
+    fn output_gate_holds_releases_and_replaces() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (a, b) = tokio::net::UnixStream::pair().unwrap();
+            let mut s = RawLineStream::new(Box::new(pingora_core::protocols::l4::stream::Stream::from(a)));
+            let mut peer = b;
+            let shared = s.shared().clone();
+            let mut got = Vec::new();
+            async fn read_now(peer: &mut tokio::net::UnixStream, got: &mut Vec<u8>) {
+                let mut buf = [0u8; 256];
+                while let Ok(Ok(n)) = tokio::time::timeout(std::time::Duration::from_millis(50), peer.read(&mut buf)).await {
+                    if n == 0 {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+            }
+            s.write_all(b"one ").await.unwrap();
+            s.flush().await.unwrap();
+            shared.hold();
+            s.write_all(b"HEADER ").await.unwrap();
+            s.flush().await.unwrap();
+            read_now(&mut peer, &mut got).await;
+            assert_eq!(got, b"one ", "held bytes stay back, also on flush");
+            shared.release();
+            s.write_all(b"BODY").await.unwrap();
+            s.flush().await.unwrap();
+            read_now(&mut peer, &mut got).await;
+            assert_eq!(got, b"one HEADER BODY", "released bytes go first");
+            shared.hold();
+            s.write_all(b"LEAKED HEADER").await.unwrap();
+            shared.replace(b"403".to_vec());
+            s.write_all(b"LEAKED BODY").await.unwrap();
+            AsyncWriteExt::shutdown(&mut s).await.unwrap();
+            let mut rest = Vec::new();
+            peer.read_to_end(&mut rest).await.unwrap();
+            got.extend_from_slice(&rest);
+            assert_eq!(got, b"one HEADER BODY403", "the replacement only, then EOF");
+        });
     }
 
     fn tokio_test_stream() -> pingora_core::protocols::l4::stream::Stream {

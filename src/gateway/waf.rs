@@ -6,13 +6,21 @@
 //!   is read here (up to SecRequestBodyLimit) and phase 2 runs, so no body byte reaches the
 //!   upstream before phase 2 has allowed it. The body is then replayed to the upstream
 //!   ([`request_body_filter`] / [`super::replay`]).
+//!   A client that sent `Expect: 100-continue` gets the interim `100 Continue` before the
+//!   body is read (the upstream then gets the body without the `Expect` header).
 //! - [`response_filter`]: phase 3 on the response status and headers; a block there answers
 //!   with the WAF's status instead of the upstream's response.
-//! - [`response_body_filter`]: for inspected MIME types the body is held back (up to
-//!   SecResponseBodyLimit) until phase 4 has run, so a blocked body never reaches the
-//!   client. The status line has already been sent by then: a phase-4 block ends the
-//!   response without its body (the connection is closed), as nginx + ModSecurity does.
-//! - [`logging`]: phase 5, the audit log, and the metrics.
+//! - [`response_body_filter`]: for inspected MIME types the body is held back until phase 4
+//!   has run on it (at the end of the body, or when SecResponseBodyLimit is reached: with
+//!   ProcessPartial phase 4 runs on the first part and the rest streams through, with Reject
+//!   the response is blocked with 500), so a blocked body never reaches the client. The
+//!   response keeps its framing (`Content-Length` or chunked); the WAF never changes a body.
+//!   On HTTP/1 connections the response header is held back too, in the connection's output
+//!   gate ([`super::request_line::ConnShared`]): a phase-4 block then answers with the WAF's
+//!   status and short body, like phases 1-3, and the connection is closed. (On HTTP/2 the
+//!   header may already be out: the stream is reset instead.)
+//! - [`logging`]: phase 5, the audit log, and the metrics; it also sends a response the WAF
+//!   put in the gate and allows keep-alive for a request whose body was replayed.
 //!
 //! Interventions: `deny`/`status` answer with that status and a short body, `drop` closes the
 //! connection, `redirect` answers with Location. Every logged match goes to the route's
@@ -31,6 +39,7 @@ use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 use serde::Deserialize;
 
+use super::request_line::ConnShared;
 use super::ClientInfo;
 use crate::engine::audit::AuditWriter;
 use crate::engine::{BodyStatus, EngineContext, EngineMode, Intervention, Ruleset, Transaction};
@@ -129,6 +138,10 @@ pub fn load_rules(files: &RuleFiles) -> Result<Ruleset, String> {
 }
 
 /// An append-only log file shared by every route (and every reload) that names it.
+///
+/// A reload reopens a file that was moved or deleted since it was opened (log rotation:
+/// `mv error.log error.log.1; kill -HUP <pid>`, as with nginx); requests still running on
+/// the old state finish writing to the old file.
 pub struct LogFile {
     path: PathBuf,
     file: Mutex<std::fs::File>,
@@ -141,7 +154,9 @@ impl LogFile {
         let reg = OPEN.get_or_init(|| Mutex::new(HashMap::new()));
         let mut reg = reg.lock().map_err(|_| "log registry poisoned".to_string())?;
         if let Some(f) = reg.get(path) {
-            return Ok(f.clone());
+            if f.still_at_path() {
+                return Ok(f.clone());
+            }
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -154,6 +169,14 @@ impl LogFile {
         let lf = Arc::new(LogFile { path: path.to_path_buf(), file: Mutex::new(file) });
         reg.insert(path.to_path_buf(), lf.clone());
         Ok(lf)
+    }
+
+    /// Whether the open file is still the one at its path (not rotated away or deleted).
+    fn still_at_path(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(on_disk) = std::fs::metadata(&self.path) else { return false };
+        let Ok(open) = self.file.lock() else { return false };
+        open.metadata().is_ok_and(|m| m.dev() == on_disk.dev() && m.ino() == on_disk.ino())
     }
 
     /// Writes lines with the nginx error-log prefix, in one write.
@@ -290,6 +313,16 @@ pub struct WafCtx {
     resp_blocked: bool,
     intervened: Option<Intervention>,
     engine_time: [f64; 5],
+    /// The HTTP/1 client connection's shared state (output gate, reuse slot).
+    conn: Option<Arc<ConnShared>>,
+    /// The response header is held in the output gate until phase 4 has run.
+    gated: bool,
+    /// The WAF's own response was put in the output gate (phase 3 or 4 block).
+    replaced: bool,
+    /// The request body was replayed through [`super::replay::ReplaySession`].
+    replayed: bool,
+    /// The request method is HEAD.
+    head: bool,
 }
 
 impl std::fmt::Debug for WafCtx {
@@ -299,6 +332,13 @@ impl std::fmt::Debug for WafCtx {
 }
 
 impl WafCtx {
+    /// The status the client got from the WAF, when the WAF answered instead of the
+    /// upstream (`0` for `drop`). After a response-side block on HTTP/1, Pingora's
+    /// `response_written()` may still show the upstream's header that the WAF discarded.
+    pub fn answered_status(&self) -> Option<u16> {
+        self.intervened.as_ref().map(|i| if i.drop { 0 } else { i.status })
+    }
+
     fn flush_log(&mut self) {
         if let (Some(tx), Some(w)) = (self.tx.as_mut(), &self.waf) {
             let lines = tx.take_log_lines();
@@ -350,6 +390,32 @@ async fn respond(session: &mut Session, i: &Intervention) -> pingora_core::Resul
         session.write_response_body(Some(body), true).await?;
     }
     Ok(())
+}
+
+/// The WAF's response to an intervention as raw HTTP/1.1 bytes (for the output gate):
+/// the same response as [`respond`] writes; nothing for `drop`.
+fn intervention_bytes(i: &Intervention, head: bool) -> Vec<u8> {
+    if i.drop {
+        return Vec::new();
+    }
+    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT");
+    let mut out = format!("HTTP/1.1 {} {}\r\n", i.status, reason(i.status));
+    let body = match &i.redirect {
+        Some(url) => {
+            let clean: String = url.chars().filter(|c| !c.is_control()).collect();
+            out.push_str(&format!("Location: {clean}\r\n"));
+            String::new()
+        }
+        None => format!("{} {}\n", i.status, reason(i.status)),
+    };
+    out.push_str(&format!(
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\nDate: {date}\r\n\r\n",
+        body.len()
+    ));
+    if !head {
+        out.push_str(&body);
+    }
+    out.into_bytes()
 }
 
 fn reason(status: u16) -> &'static str {
@@ -427,13 +493,15 @@ pub async fn request_filter(
         tx.set_mode(mode);
     }
     ctx.waf = Some(w.clone());
+    ctx.conn = super::request_line::conn_shared(session.as_downstream().stream());
+    ctx.head = session.req_header().method == http::Method::HEAD;
     {
         let req = session.req_header();
         tx.process_connection(&client.addr.to_string(), client.port, &client.server_addr.to_string(), client.server_port);
         let target = original.as_ref().map(|o| o.raw_target.as_slice()).unwrap_or_else(|| req.raw_path());
         let version = match original.as_ref().and_then(|o| o.raw_version.as_deref()) {
             None => http_version(req.version).to_string(),
-            Some(v) if v.is_empty() => "0.9".to_string(),
+            Some([]) => "0.9".to_string(),
             Some(v) => String::from_utf8_lossy(v.strip_prefix(b"HTTP/").unwrap_or(v)).into_owned(),
         };
         tx.process_uri(target, req.method.as_str().as_bytes(), &version);
@@ -453,6 +521,11 @@ pub async fn request_filter(
     ctx.flush_log();
     let wants_body = ctx.tx.as_ref().is_some_and(|t| t.request_body_needed());
     if wants_body && !session.as_downstream_mut().is_body_empty() {
+        if expects_continue(session.req_header()) {
+            // The client may wait for this before sending the body the WAF is about to read.
+            session.as_downstream_mut().write_continue_response().await?;
+            session.req_header_mut().remove_header("expect");
+        }
         // Keep what is read so Pingora can replay it to the upstream (bodies up to 64 KiB).
         session.as_downstream_mut().enable_retry_buffering();
         let Some(tx) = ctx.tx.as_mut() else { return Ok(false) };
@@ -466,8 +539,9 @@ pub async fn request_filter(
         if !(complete && buf.len() <= RETRY_BUFFER_LIMIT && !session.as_downstream_mut().retry_buffer_truncated()) {
             // Too big for the retry buffer, or only partly read: replay it ourselves.
             let inner = std::mem::replace(session.as_downstream_mut(), ServerSession::new_custom(Box::new(())));
-            let replay = super::replay::ReplaySession::new(inner, buf);
+            let replay = super::replay::ReplaySession::new(inner, buf, ctx.conn.clone());
             *session.as_downstream_mut() = ServerSession::new_custom(Box::new(replay));
+            ctx.replayed = true;
         }
     }
     if let Some(Some(i)) = ctx.timed(2, |tx| tx.process_request_body()) {
@@ -476,6 +550,12 @@ pub async fn request_filter(
     ctx.flush_log();
     // Requests the WAF has seen but the gateway does not forward.
     refuse_invalid(session, original.as_ref()).await
+}
+
+/// An HTTP/1.1 request with `Expect: 100-continue`.
+fn expects_continue(req: &pingora_http::RequestHeader) -> bool {
+    req.version == http::Version::HTTP_11
+        && req.headers.get_all(http::header::EXPECT).iter().any(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
 }
 
 /// Why a request must not be forwarded (RFC 9112 / 9110), if it must not.
@@ -610,24 +690,50 @@ pub async fn response_filter(
         _ => "HTTP/1.1",
     };
     if let Some(Some(i)) = ctx.timed(3, |tx| tx.process_response_headers(status, proto)) {
-        ctx.flush_log();
-        if let (Some(w), Some(tx)) = (&ctx.waf, &ctx.tx) {
-            record_intervention(w, tx, &i);
-        }
-        let code = i.status;
-        ctx.intervened = Some(i);
-        return Err(Error::explain(ErrorType::HTTPStatus(code), "blocked by the WAF in phase 3"));
+        return Err(block_response(ctx, i, "blocked by the WAF in phase 3"));
     }
     ctx.flush_log();
     if ctx.tx.as_ref().is_some_and(|t| t.response_body_needed()) {
-        ctx.resp_buf = Some(BytesMut::new());
-        // The body may change length (or be withheld): the client gets it chunked.
-        resp.remove_header("Content-Length");
+        // The body is held back until phase 4 (its framing stays: the WAF does not change
+        // it). On HTTP/1 the header waits with it, so that a block can still answer with
+        // the WAF's status; responses without a body are not held.
+        let no_body = ctx.head
+            || status < 200
+            || status == 204
+            || status == 304
+            || resp.headers.get(http::header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() == b"0");
+        if !no_body {
+            ctx.resp_buf = Some(BytesMut::new());
+            if let Some(c) = &ctx.conn {
+                c.hold();
+                ctx.gated = true;
+            }
+        }
     }
     Ok(())
 }
 
-/// Phase 4, on response body chunks: held back until the end, then inspected.
+/// Carries out a response-side intervention (phase 3 or 4): records it and, on HTTP/1,
+/// puts the WAF's response in the output gate in place of the upstream's (sent by
+/// [`logging`]). The returned error makes Pingora abandon the upstream response.
+fn block_response(ctx: &mut WafCtx, i: Intervention, what: &'static str) -> Box<Error> {
+    ctx.flush_log();
+    if let (Some(w), Some(tx)) = (&ctx.waf, &ctx.tx) {
+        record_intervention(w, tx, &i);
+    }
+    ctx.resp_buf = None;
+    ctx.resp_blocked = true;
+    if let Some(c) = &ctx.conn {
+        c.replace(intervention_bytes(&i, ctx.head));
+        ctx.replaced = true;
+    }
+    let code = if i.drop { 0 } else { i.status };
+    ctx.intervened = Some(i);
+    Error::explain(ErrorType::HTTPStatus(code), what)
+}
+
+/// Phase 4, on response body chunks: held back until the end (or SecResponseBodyLimit),
+/// then inspected; released unchanged when phase 4 allows it.
 pub fn response_body_filter(
     _session: &mut Session,
     body: &mut Option<Bytes>,
@@ -636,35 +742,53 @@ pub fn response_body_filter(
 ) -> pingora_core::Result<Option<std::time::Duration>> {
     if ctx.resp_blocked {
         *body = None;
-        return Err(Error::explain(ErrorType::HTTPStatus(403), "response blocked by the WAF"));
+        let code = ctx.intervened.as_ref().map_or(403, |i| if i.drop { 0 } else { i.status });
+        return Err(Error::explain(ErrorType::HTTPStatus(code), "response blocked by the WAF"));
     }
     let Some(buf) = ctx.resp_buf.as_mut() else { return Ok(None) };
+    let mut limit_reached = false;
     if let Some(b) = body.take() {
         buf.extend_from_slice(&b);
         if let Some(tx) = ctx.tx.as_mut() {
-            tx.append_response_body(&b);
+            match tx.append_response_body(&b) {
+                BodyStatus::Continue => {}
+                // ProcessPartial: inspect what we have, stream the rest.
+                BodyStatus::Partial => limit_reached = true,
+                BodyStatus::Rejected => match tx.intervention().cloned() {
+                    Some(i) => return Err(block_response(ctx, i, "response body over SecResponseBodyLimit")),
+                    None => limit_reached = true,
+                },
+            }
         }
     }
-    if !end_of_stream {
+    if !end_of_stream && !limit_reached {
         return Ok(None);
     }
     let held = ctx.resp_buf.take().map(BytesMut::freeze).unwrap_or_default();
     if let Some(Some(i)) = ctx.timed(4, |tx| tx.process_response_body()) {
-        ctx.flush_log();
-        if let (Some(w), Some(tx)) = (&ctx.waf, &ctx.tx) {
-            record_intervention(w, tx, &i);
-        }
-        ctx.resp_blocked = true;
-        ctx.intervened = Some(i);
-        return Err(Error::explain(ErrorType::HTTPStatus(403), "response body blocked by the WAF in phase 4"));
+        return Err(block_response(ctx, i, "response body blocked by the WAF in phase 4"));
     }
     ctx.flush_log();
-    *body = Some(held);
+    if let Some(c) = ctx.conn.as_ref().filter(|_| ctx.gated) {
+        // The held header goes out in front of the body.
+        c.release();
+        ctx.gated = false;
+    }
+    *body = if held.is_empty() { None } else { Some(held) };
     Ok(None)
 }
 
 /// Phase 5 (logging), the audit log and the metrics, when the request is finished.
-pub async fn logging(_session: &mut Session, _e: Option<&pingora_core::Error>, ctx: &mut WafCtx) {
+pub async fn logging(session: &mut Session, e: Option<&pingora_core::Error>, ctx: &mut WafCtx) {
+    if let Some(conn) = ctx.conn.clone() {
+        if ctx.replaced || (ctx.gated && conn.is_holding()) {
+            // The WAF's response waits in the output gate (or a held response never
+            // completed): send what is there and close the connection.
+            session.shutdown().await;
+        } else if ctx.replayed && e.is_none() && ctx.intervened.is_none() {
+            conn.allow_reuse();
+        }
+    }
     let Some(w) = ctx.waf.clone() else { return };
     if ctx.tx.is_none() {
         return;

@@ -2,6 +2,8 @@
 //! threads, a tiny HTTP/1.1 client, and the `rampart` binary started on a generated config.
 #![allow(dead_code)]
 
+pub mod waf;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -17,7 +17,16 @@ pub fn include_list(
 ) -> Result<Vec<PathBuf>, String> {
     let mut files = vec![base_conf.to_path_buf(), setup_conf.to_path_buf()];
     files.push(crs_dir.join("crs-setup.conf.example"));
-    files.extend(glob_suffix(&crs_dir.join("plugins"), "-config.conf")?);
+    files.extend(crs_rule_files(crs_dir)?);
+    require_files(&files)?;
+    Ok(files)
+}
+
+/// The CRS files that follow the setup, in the order `main.conf` includes them:
+/// `plugins/*-config.conf`, `plugins/*-before.conf`, `rules/*.conf`, `plugins/*-after.conf`
+/// (each glob sorted by name, as ModSecurity expands it).
+pub fn crs_rule_files(crs_dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut files = glob_suffix(&crs_dir.join("plugins"), "-config.conf")?;
     files.extend(glob_suffix(&crs_dir.join("plugins"), "-before.conf")?);
     let rules = glob_suffix(&crs_dir.join("rules"), ".conf")?;
     if rules.is_empty() {
@@ -25,12 +34,15 @@ pub fn include_list(
     }
     files.extend(rules);
     files.extend(glob_suffix(&crs_dir.join("plugins"), "-after.conf")?);
-    for f in &files {
-        if !f.is_file() {
-            return Err(format!("missing configuration file {}", f.display()));
-        }
-    }
     Ok(files)
+}
+
+/// Fails with the first of `files` that is not a regular file.
+pub fn require_files(files: &[PathBuf]) -> Result<(), String> {
+    match files.iter().find(|f| !f.is_file()) {
+        Some(f) => Err(format!("missing configuration file {}", f.display())),
+        None => Ok(()),
+    }
 }
 
 fn glob_suffix(dir: &Path, suffix: &str) -> Result<Vec<PathBuf>, String> {

@@ -126,7 +126,7 @@ pub fn run_stage(target: &Target, stage: &LoadedStage) -> Vec<String> {
 
 /// go-ftw's `markAndFlush`: sends marker requests until the marker line is the last line of
 /// the log that mentions the marker header; returns that line, lower-cased.
-fn mark_and_flush(target: &Target, host: &str, marker_id: &str) -> Result<Vec<u8>, String> {
+pub fn mark_and_flush(target: &Target, host: &str, marker_id: &str) -> Result<Vec<u8>, String> {
     let req = request::marker_request(&target.marker_header, marker_id, host);
     for attempt in 0..target.marker_retries.max(1) {
         client::exchange(target.addr, &req, target.timeouts)

@@ -3,8 +3,10 @@
 
 #![allow(dead_code)]
 
+mod benign;
 mod checks;
 mod client;
+mod crs_rules;
 mod fake_gateway;
 mod gateway;
 mod logs;

@@ -22,6 +22,7 @@ use std::path::Path;
 #[cfg(test)]
 mod crs_tests;
 mod ip;
+pub mod literals;
 mod libinjection;
 mod misc;
 mod numeric;
@@ -123,6 +124,13 @@ pub struct CompileCtx<'a> {
 
 /// A compiled operator, shared by all threads running the ruleset.
 pub trait Operator: Send + Sync + std::fmt::Debug {
+    /// Literals (ASCII lower-case) one of which every input this operator matches contains,
+    /// compared ASCII case-insensitively; `None` when unknown. Used to skip rules whose
+    /// operator cannot match any value of a transaction.
+    fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
+        None
+    }
+
     /// Returns whether the operator matches `input`. When `captures` is given
     /// (the rule has `capture`), fills it as ModSecurity fills TX.0..TX.n.
     fn evaluate(

@@ -160,6 +160,16 @@ impl Pcre {
         })
     }
 
+    /// Literals one of which every match contains (see [`super::literals`]); `None` for
+    /// patterns run by the backtracking engine or without a useful set.
+    pub fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
+        if self.is_backtracking() {
+            return None;
+        }
+        let translated = translate_pattern(&self.source).ok()?;
+        super::literals::required_literals(&translated.pattern)
+    }
+
     /// The pattern as written in the rule.
     pub fn as_str(&self) -> &str {
         &self.source
@@ -187,8 +197,8 @@ impl Pcre {
     /// Whether the pattern matches anywhere in `input`.
     pub fn is_match(&self, input: &[u8]) -> bool {
         match &self.engine {
-            Engine::Linear { re, strict } => match strict.as_deref().and_then(Strict::get) {
-                Some(exact) if input.last() == Some(&b'\n') => match re.find(input) {
+            Engine::Linear { re, strict } => match strict.as_deref().filter(|_| input.last() == Some(&b'\n')).and_then(Strict::get) {
+                Some(exact) => match re.find(input) {
                     None => false,
                     Some(m) if m.end() < input.len() => true,
                     Some(_) => exact.is_match(&Latin1::new(input).text).unwrap_or(false),

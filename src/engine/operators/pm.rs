@@ -150,6 +150,11 @@ impl Pm {
 }
 
 impl Operator for Pm {
+    fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
+        let phrases: Vec<Vec<u8>> = self.acmp.phrases.iter().map(|p| p.to_ascii_lowercase()).collect();
+        (!phrases.is_empty()).then_some(phrases)
+    }
+
     fn evaluate(
         &self,
         input: &[u8],

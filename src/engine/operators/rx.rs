@@ -129,6 +129,13 @@ struct Rx {
 }
 
 impl Operator for Rx {
+    fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
+        match &self.regex {
+            RegexParam::Static(c) => c.re.required_literals(),
+            _ => None,
+        }
+    }
+
     fn evaluate(
         &self,
         input: &[u8],
@@ -150,6 +157,10 @@ impl Operator for Rx {
         match captures {
             None => compiled.re.is_match(input),
             Some(caps) => {
+                // Most values do not match: find that out without capture groups first.
+                if !compiled.re.is_match(input) {
+                    return false;
+                }
                 caps.clear();
                 match (&compiled.retry, self.global) {
                     (Some(retry), true) => search_global(&compiled.re, retry, input, caps),

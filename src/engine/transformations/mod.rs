@@ -31,6 +31,7 @@ mod parity;
 mod path;
 mod php;
 mod unicode_map;
+pub mod triggers;
 mod url;
 mod utf8;
 mod util;
