@@ -39,7 +39,11 @@ rules-check: build
 
 conformance:
 	$(CARGO) test --release --test crs_regression
+	$(CARGO) test --release --test crs_blocking
 
+# Side-by-side throughput (req/s, p99) and memory: Rampart WAF on/off vs nginx + libmodsecurity,
+# stock CRS PL1 blocking, driven by wrk (BENCH_DURATION=10 s per cell, BENCH_WORKERS=1; see
+# scripts/bench.sh). The engine alone: `cargo bench --bench engine` (benches/engine.rs).
 bench:
 	scripts/bench.sh
 

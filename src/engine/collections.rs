@@ -24,10 +24,87 @@ pub struct Item {
     pub expires: Option<u64>,
 }
 
+/// A fast hasher for short keys (FxHash-style), seeded once per process so that colliding
+/// keys cannot be precomputed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, i: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ i).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut buf = [0u8; 8];
+            buf.copy_from_slice(c);
+            self.add(u64::from_le_bytes(buf));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf) ^ ((rest.len() as u64) << 56));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
+/// Builds [`FxHasher`]s starting from the process seed.
+#[derive(Debug, Clone, Copy)]
+pub struct FxBuild {
+    seed: u64,
+}
+
+impl Default for FxBuild {
+    fn default() -> Self {
+        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let seed = *SEED.get_or_init(|| {
+            let t = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+            let local = 0u8;
+            t ^ (&local as *const u8 as u64).rotate_left(29) ^ u64::from(std::process::id()).rotate_left(47)
+        });
+        FxBuild { seed }
+    }
+}
+
+impl std::hash::BuildHasher for FxBuild {
+    type Hasher = FxHasher;
+
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher { hash: self.seed }
+    }
+}
+
 /// An ordered, case-insensitive key/value collection.
 #[derive(Debug, Clone, Default)]
 pub struct Collection {
-    map: IndexMap<Vec<u8>, Item>,
+    map: IndexMap<Vec<u8>, Item, FxBuild>,
 }
 
 impl Collection {
@@ -59,6 +136,21 @@ impl Collection {
         } else {
             self.get_lc(key)
         }
+    }
+
+    /// Sets `key_lc` (already lower-case; `name` is the key as written).
+    pub fn set_lc(&mut self, key_lc: &[u8], name: &[u8], value: Vec<u8>) {
+        match self.map.get_mut(key_lc) {
+            Some(i) => i.value = value,
+            None => {
+                self.map.insert(key_lc.to_vec(), Item { name: name.to_vec(), value, expires: None });
+            }
+        }
+    }
+
+    /// Mutable value of `key_lc` (already lower-case).
+    pub fn get_mut_lc(&mut self, key_lc: &[u8]) -> Option<&mut Vec<u8>> {
+        self.map.get_mut(key_lc).map(|i| &mut i.value)
     }
 
     pub fn set(&mut self, key: &[u8], value: Vec<u8>) {

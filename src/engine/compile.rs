@@ -443,6 +443,7 @@ fn parse_setvar(v: &str) -> Result<SetVar, String> {
         return Err(format!("setvar `{v}`: empty variable name"));
     }
     let key = MacroString::parse(key)?;
+    let key_lc = key.is_literal().then(|| key.as_str().as_bytes().to_ascii_lowercase());
     let op = if delete {
         if rhs.is_some() {
             return Err(format!("setvar `{v}`: a deletion takes no value"));
@@ -462,7 +463,7 @@ fn parse_setvar(v: &str) -> Result<SetVar, String> {
             }
         }
     };
-    Ok(SetVar { collection, key, op })
+    Ok(SetVar { collection, key, key_lc, op })
 }
 
 fn on_off_value(v: &str) -> Result<bool, String> {

@@ -139,14 +139,20 @@ fn transform_uncached(rs: &Ruleset, rule: &Rule, input: &[u8]) -> Option<Vec<u8>
     cur
 }
 
+/// `RAMPART_DEBUG_EVAL` set: every rule evaluation is printed to stderr (diagnostics).
 fn debug_eval() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("RAMPART_DEBUG_EVAL").is_some())
 }
 
-fn no_prefilter() -> bool {
+/// `RAMPART_NO_PREFILTER` set: transactions evaluate every rule (for comparisons).
+pub(super) fn prefilter_disabled_by_env() -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *OFF.get_or_init(|| std::env::var_os("RAMPART_NO_PREFILTER").is_some())
+}
+
+fn itoa_buf(n: i64) -> Vec<u8> {
+    n.to_string().into_bytes()
 }
 
 /// Reuses a vector's allocation for values of another lifetime (it is emptied first; the
@@ -243,9 +249,7 @@ impl Transaction {
     }
 
     fn clean_matched_vars(&mut self) {
-        self.d.matched_var = None;
-        self.d.matched_var_name = None;
-        self.d.matched_vars.clear();
+        self.d.clear_matched();
     }
 
     /// Runtime target exclusions (ctl:ruleRemoveTarget*) that apply to `head`.
@@ -265,7 +269,7 @@ impl Transaction {
     }
 
     #[inline(never)]
-    fn find_matches(&mut self, link: &Rule, head: &Rule) -> Vec<Found> {
+    fn find_matches(&mut self, link: &Rule, head: &Rule, keep_orig: bool) -> Vec<Found> {
         let mut found = Vec::new();
         let Some(op) = link.operator.as_ref() else { return found };
         let excl = if self.removed_targets_by_id.is_empty() && self.removed_targets_by_tag.is_empty() {
@@ -292,7 +296,7 @@ impl Transaction {
                         if op.op.evaluate(tv, env, caps.as_mut()) != op.negated {
                             found.push(Found {
                                 name: v.full_name(),
-                                orig: input.to_vec(),
+                                orig: if keep_orig { input.to_vec() } else { Vec::new() },
                                 value: tv.to_vec(),
                                 captures: caps,
                             });
@@ -447,7 +451,7 @@ impl Transaction {
 
     /// Evaluates one link of a chain (and the rest of the chain); true when it all matched.
     fn eval_link(&mut self, link: &Rule, head: &Arc<Rule>, st: &mut MsgState) -> bool {
-        if let Some(bit) = link.prefilter.filter(|_| !no_prefilter()) {
+        if let Some(bit) = link.prefilter.filter(|_| self.prefilter_on) {
             if !self.prefilter_allows(bit) {
                 // None of the values can contain a literal the operator needs.
                 self.clean_matched_vars();
@@ -458,7 +462,8 @@ impl Transaction {
             // SecAction: unconditional.
             self.run_setvars(link);
         } else {
-            let found = self.find_matches(link, head);
+            let need = self.needs_message(head);
+            let found = self.find_matches(link, head, need);
             if debug_eval() {
                 let op = link.operator.as_ref().map(|o| o.display_name.as_str()).unwrap_or("");
                 eprintln!("eval {} phase {} op {} targets {} pf {:?} found {}", head.id, self.phase, op, link.targets.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join("|"), link.prefilter, found.len());
@@ -467,7 +472,6 @@ impl Transaction {
                 self.clean_matched_vars();
                 return false;
             }
-            let need = self.needs_message(head);
             let per_match = head.multi_match && head.log && std::ptr::eq(link, &**head);
             let last = found.len() - 1;
             for (i, f) in found.into_iter().enumerate() {
@@ -487,9 +491,7 @@ impl Transaction {
                         self.d.tx.set(i.to_string().as_bytes(), c.to_vec());
                     }
                 }
-                self.d.matched_var = Some(f.value.clone());
-                self.d.matched_var_name = Some(f.name.clone());
-                self.d.matched_vars.push((f.name, f.value));
+                self.d.push_matched(&f.name, &f.value);
                 self.run_setvars(link);
                 if per_match {
                     self.collect_message_fields(link, st);
@@ -630,6 +632,12 @@ impl Transaction {
     #[inline(never)]
     fn run_setvars(&mut self, link: &Rule) {
         for sv in &link.setvars {
+            if sv.collection == Var::Tx {
+                if let Some(lc) = &sv.key_lc {
+                    self.setvar_tx_literal(sv, lc);
+                    continue;
+                }
+            }
             let key = sv.key.expand(&self.d);
             if key.is_empty() {
                 continue;
@@ -669,6 +677,36 @@ impl Transaction {
                     let cur = data.get(&key).map(to_number).unwrap_or(0);
                     let n = cur.saturating_add(sign * to_number(&v));
                     data.set(&key, n.to_string().into_bytes());
+                }
+            }
+        }
+    }
+
+    /// `setvar` on TX with a key known at load time (no allocation for the key).
+    fn setvar_tx_literal(&mut self, sv: &super::rule::SetVar, lc: &[u8]) {
+        match &sv.op {
+            SetVarOp::Delete => {
+                self.d.tx.remove(lc);
+            }
+            SetVarOp::Set(v) => {
+                let val = if v.is_literal() { v.as_str().as_bytes().to_vec() } else { v.expand(&self.d) };
+                match self.d.tx.get_mut_lc(lc) {
+                    Some(slot) => *slot = val,
+                    None => self.d.tx.set_lc(lc, sv.key.as_str().as_bytes(), val),
+                }
+            }
+            SetVarOp::Add(v) | SetVarOp::Sub(v) => {
+                let sign = if matches!(sv.op, SetVarOp::Add(_)) { 1 } else { -1 };
+                let delta = if v.is_literal() { to_number(v.as_str().as_bytes()) } else { to_number(&v.expand(&self.d)) };
+                let cur = self.d.tx.get_lc(lc).map(to_number).unwrap_or(0);
+                let n = cur.saturating_add(sign * delta);
+                let mut buf = itoa_buf(n);
+                match self.d.tx.get_mut_lc(lc) {
+                    Some(slot) => {
+                        slot.clear();
+                        slot.append(&mut buf);
+                    }
+                    None => self.d.tx.set_lc(lc, sv.key.as_str().as_bytes(), buf),
                 }
             }
         }

@@ -158,6 +158,8 @@ pub enum SetVarOp {
 pub struct SetVar {
     pub collection: Var,
     pub key: MacroString,
+    /// The key lower-cased, when it has no macro.
+    pub key_lc: Option<Vec<u8>>,
     pub op: SetVarOp,
 }
 

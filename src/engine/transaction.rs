@@ -75,50 +75,10 @@ pub struct AuditRecord {
     pub json: bool,
 }
 
-/// A fast hasher for small integer keys (the transformation cache's keys are addresses,
-/// lengths and chain ids; no untrusted input is hashed).
-#[derive(Debug, Default, Clone, Copy)]
-pub(super) struct FxHasher {
-    hash: u64,
-}
-
-impl FxHasher {
-    #[inline]
-    fn add(&mut self, i: u64) {
-        self.hash = (self.hash.rotate_left(5) ^ i).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(buf));
-        }
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.add(u64::from(i));
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.hash
-    }
-}
-
 /// Per-transaction transformation cache: (value address, length, chain id) -> result.
 #[derive(Debug, Default)]
 pub(super) struct TransformCache {
-    pub map: std::collections::HashMap<(usize, usize, u32), CacheSlot, std::hash::BuildHasherDefault<FxHasher>>,
+    pub map: std::collections::HashMap<(usize, usize, u32), CacheSlot, super::collections::FxBuild>,
     pub slab: Vec<Vec<u8>>,
 }
 
@@ -140,6 +100,8 @@ pub struct Transaction {
     pub(super) prefilter_scanned: Vec<usize>,
     /// The bits include every value of the current phase.
     pub(super) prefilter_fresh: bool,
+    /// Use the literal prefilter (on unless disabled for comparisons).
+    pub(super) prefilter_on: bool,
     /// A reused buffer for resolved values (empty between uses).
     pub(super) vals_pool: Vec<super::values::Val<'static>>,
     pub(super) mode: EngineMode,
@@ -261,6 +223,7 @@ impl Transaction {
             prefilter_bits: Vec::new(),
             prefilter_scanned: Vec::new(),
             prefilter_fresh: false,
+            prefilter_on: !super::eval::prefilter_disabled_by_env(),
             vals_pool: Vec::with_capacity(32),
             d,
             rs,
@@ -279,6 +242,12 @@ impl Transaction {
     /// The engine mode in force (SecRuleEngine, possibly changed by `ctl:ruleEngine`).
     pub fn mode(&self) -> EngineMode {
         self.mode
+    }
+
+    /// Turns the literal prefilter off for this transaction: every rule is evaluated. The
+    /// decisions are the same (tests compare both); only the speed differs.
+    pub fn disable_prefilter(&mut self) {
+        self.prefilter_on = false;
     }
 
     /// Overrides the engine mode for this transaction (per-route configuration).

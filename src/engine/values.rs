@@ -110,9 +110,14 @@ pub struct Data {
     pub user_id: Vec<u8>,
     pub session_id: Vec<u8>,
 
-    pub matched_var: Option<Vec<u8>>,
-    pub matched_var_name: Option<Vec<u8>>,
+    /// MATCHED_VAR / MATCHED_VAR_NAME (valid when `has_matched_var`; the buffers are
+    /// reused from rule to rule).
+    pub matched_var: Vec<u8>,
+    pub matched_var_name: Vec<u8>,
+    pub has_matched_var: bool,
+    /// MATCHED_VARS: the first `matched_len` pairs (the others are reusable buffers).
     pub matched_vars: Vec<Pair>,
+    pub matched_len: usize,
 
     pub highest_severity: Option<u8>,
     pub cur_rule: Option<Arc<Rule>>,
@@ -159,6 +164,31 @@ fn key_ok(t: &Target, key: &[u8]) -> bool {
 }
 
 impl Data {
+    /// Forgets MATCHED_VAR(S) (a rule did not match), keeping the buffers.
+    pub fn clear_matched(&mut self) {
+        self.has_matched_var = false;
+        self.matched_len = 0;
+    }
+
+    /// Records a match: MATCHED_VAR, MATCHED_VAR_NAME, one more MATCHED_VARS entry.
+    pub fn push_matched(&mut self, name: &[u8], value: &[u8]) {
+        self.matched_var.clear();
+        self.matched_var.extend_from_slice(value);
+        self.matched_var_name.clear();
+        self.matched_var_name.extend_from_slice(name);
+        self.has_matched_var = true;
+        if self.matched_len < self.matched_vars.len() {
+            let (n, v) = &mut self.matched_vars[self.matched_len];
+            n.clear();
+            n.extend_from_slice(name);
+            v.clear();
+            v.extend_from_slice(value);
+        } else {
+            self.matched_vars.push((name.to_vec(), value.to_vec()));
+        }
+        self.matched_len += 1;
+    }
+
     fn pairs<'a>(&'a self, var: Var, t: &Target, src: &'a [Pair], names: bool, out: &mut Vec<Val<'a>>) {
         for (k, v) in src {
             if key_ok(t, k) {
@@ -258,8 +288,8 @@ impl Data {
             MultipartPartHeaders => self.pairs(var, t, &self.multipart_part_headers, false, out),
             MultipartFilename => self.pairs(var, t, &self.multipart_filename, false, out),
             MultipartName => self.pairs(var, t, &self.multipart_name, false, out),
-            MatchedVars => self.pairs(var, t, &self.matched_vars, false, out),
-            MatchedVarsNames => self.pairs(var, t, &self.matched_vars, true, out),
+            MatchedVars => self.pairs(var, t, &self.matched_vars[..self.matched_len.min(self.matched_vars.len())], false, out),
+            MatchedVarsNames => self.pairs(var, t, &self.matched_vars[..self.matched_len.min(self.matched_vars.len())], true, out),
             Tx => self.collection(var, t, &self.tx, out),
             Ip | Global | Session | User | Resource => {
                 if let Some(c) = self.persistent.get(&var) {
@@ -348,13 +378,13 @@ impl Data {
                 }
             }
             MatchedVar => {
-                if let Some(v) = &self.matched_var {
-                    self.scalar(var, Cow::Borrowed(v), out)
+                if self.has_matched_var {
+                    self.scalar(var, Cow::Borrowed(&self.matched_var), out)
                 }
             }
             MatchedVarName => {
-                if let Some(v) = &self.matched_var_name {
-                    self.scalar(var, Cow::Borrowed(v), out)
+                if self.has_matched_var {
+                    self.scalar(var, Cow::Borrowed(&self.matched_var_name), out)
                 }
             }
             MultipartBoundaryQuoted | MultipartBoundaryWhitespace | MultipartCrlfLfLines | MultipartDataAfter

@@ -370,6 +370,13 @@ impl ProxyHttp for Proxy {
         waf::response_body_filter(session, body, end_of_stream, &mut ctx.waf)
     }
 
+    /// A WAF intervention ends the request with an `HTTPStatus` error on purpose; the
+    /// WAF's own error log already has the `Access denied` line, so Pingora's generic
+    /// "Fail to proxy" error line would only be noise.
+    fn suppress_error_log(&self, _session: &Session, ctx: &Ctx, error: &Error) -> bool {
+        matches!(error.etype(), ErrorType::HTTPStatus(_)) && ctx.waf.answered_status().is_some()
+    }
+
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut Ctx) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
@@ -399,10 +406,13 @@ impl ProxyHttp for Proxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
-        let status = session
-            .response_written()
-            .map(|r| r.status.as_u16())
-            .unwrap_or(0);
+        // A WAF answer wins over the upstream header it discarded (response-side blocks).
+        let status = ctx.waf.answered_status().unwrap_or_else(|| {
+            session
+                .response_written()
+                .map(|r| r.status.as_u16())
+                .unwrap_or(0)
+        });
         let route = ctx.route().map(|(_, r)| r.name.clone());
         let route = route.as_deref().unwrap_or("none");
         let m = metrics::gateway();
