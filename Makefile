@@ -8,7 +8,7 @@ CARGO ?= cargo
 CRS_DIR ?= $(shell scripts/find-crs.sh)
 export CRS_DIR
 
-.PHONY: all build release run test unit conformance rules-check bench deps clean
+.PHONY: all build release run test unit slt conformance rules-check bench deps clean
 
 all: build
 
@@ -29,10 +29,14 @@ run: release
 
 # Everything CI runs: unit and integration tests, the secrules-language-tests vectors,
 # the stock-CRS rules check and the CRS regression suite through the real gateway.
-test: unit rules-check conformance
+test: unit slt rules-check conformance
 
 unit:
 	$(CARGO) test --no-fail-fast -- --test-threads=2
+
+# The secrules-language-tests vectors, with their summary line shown.
+slt:
+	set -o pipefail; $(CARGO) test --test secrules_language_tests -- --nocapture 2>&1 | grep -E '^(secrules-language-tests|test result)'
 
 rules-check: build
 	scripts/rules-check.sh
