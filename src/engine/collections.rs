@@ -18,7 +18,8 @@ pub fn now_secs() -> u64 {
 
 #[derive(Debug, Clone)]
 pub struct Item {
-    pub name: Vec<u8>,
+    /// The key as first written; `None` when it is the (lower-case) key itself.
+    pub name: Option<Vec<u8>>,
     pub value: Vec<u8>,
     /// Epoch seconds after which the item no longer exists (expirevar).
     pub expires: Option<u64>,
@@ -112,6 +113,11 @@ impl Collection {
         Self::default()
     }
 
+    /// An empty collection with room for `n` keys.
+    pub fn with_capacity(n: usize) -> Self {
+        Collection { map: IndexMap::with_capacity_and_hasher(n, FxBuild::default()) }
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -127,7 +133,7 @@ impl Collection {
 
     /// (name as written, value) of `key`, which must already be lower-case.
     pub fn get_item_lc(&self, key_lc: &[u8]) -> Option<(&[u8], &[u8])> {
-        self.map.get(key_lc).map(|i| (i.name.as_slice(), i.value.as_slice()))
+        self.map.get_key_value(key_lc).map(|(k, i)| (i.name.as_deref().unwrap_or(k), i.value.as_slice()))
     }
 
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
@@ -143,7 +149,8 @@ impl Collection {
         match self.map.get_mut(key_lc) {
             Some(i) => i.value = value,
             None => {
-                self.map.insert(key_lc.to_vec(), Item { name: name.to_vec(), value, expires: None });
+                let name = (name != key_lc).then(|| name.to_vec());
+                self.map.insert(key_lc.to_vec(), Item { name, value, expires: None });
             }
         }
     }
@@ -160,7 +167,8 @@ impl Collection {
                 i.value = value;
             }
             None => {
-                self.map.insert(lc, Item { name: key.to_vec(), value, expires: None });
+                let name = (key != lc.as_slice()).then(|| key.to_vec());
+                self.map.insert(lc, Item { name, value, expires: None });
             }
         }
     }
@@ -182,7 +190,7 @@ impl Collection {
 
     /// Items in insertion order: (name as written, value).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.map.values().map(|i| (i.name.as_slice(), i.value.as_slice()))
+        self.map.iter().map(|(k, i)| (i.name.as_deref().unwrap_or(k), i.value.as_slice()))
     }
 
     pub fn items(&self) -> impl Iterator<Item = &Item> {

@@ -22,16 +22,45 @@ use super::values::{Data, Val};
 use super::vars::{TargetPattern, Var};
 
 /// A value that matched.
-struct Found {
+#[derive(Default)]
+pub(super) struct Found {
     name: Vec<u8>,
     orig: Vec<u8>,
     value: Vec<u8>,
     captures: Option<Captures>,
 }
 
+/// The values that matched one link, in reused buffers (`items[..len]` are current).
+#[derive(Default)]
+pub(super) struct FoundBuf {
+    items: Vec<Found>,
+    len: usize,
+}
+
+impl FoundBuf {
+    /// Small enough to keep for another transaction.
+    pub(super) fn reusable(&self) -> bool {
+        self.items.len() <= 256 && self.items.iter().all(|f| f.name.capacity() + f.orig.capacity() + f.value.capacity() <= 64 * 1024)
+    }
+
+    /// The next entry, emptied (its buffers keep their allocations).
+    fn next_slot(&mut self) -> &mut Found {
+        if self.len == self.items.len() {
+            self.items.push(Found::default());
+        }
+        let f = &mut self.items[self.len];
+        self.len += 1;
+        f.name.clear();
+        f.orig.clear();
+        f.value.clear();
+        f.captures = None;
+        f
+    }
+}
+
 /// Message fields gathered along a chain.
 #[derive(Default)]
-struct MsgState {
+pub(super) struct MsgState {
     match_text: String,
     msg: String,
     logdata: String,
@@ -39,6 +68,40 @@ struct MsgState {
     reference: String,
     /// multiMatch: one message per matching value, logged once the whole chain matched.
     pending: Vec<RuleMessage>,
+    /// The inputs of `match_text` for the last match, formatted only once the whole chain
+    /// matched (most chains that start matching do not finish).
+    mt: PendingMatchText,
+}
+
+#[derive(Default)]
+struct PendingMatchText {
+    set: bool,
+    op_name: String,
+    param: String,
+    var_name: Vec<u8>,
+    value: Vec<u8>,
+}
+
+impl MsgState {
+    /// Empties the state for the next rule (keeping the allocations of reused buffers).
+    fn reset(&mut self) {
+        self.match_text.clear();
+        self.msg.clear();
+        self.logdata.clear();
+        self.tags.clear();
+        self.reference.clear();
+        self.pending.clear();
+        self.mt.set = false;
+    }
+
+    /// Formats the pending match text, if any, into `match_text`.
+    fn flush_match_text(&mut self) {
+        if self.mt.set {
+            self.mt.set = false;
+            let m = &self.mt;
+            self.match_text = logging::match_text(&m.op_name, &m.param, &m.var_name, &m.value);
+        }
+    }
 }
 
 struct Env<'a> {
@@ -183,18 +246,40 @@ fn chain_uncached(rs: &Ruleset, chain: u32, input: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// With multiMatch: the original value and every transformation step that changed it.
-fn multi_match_values(rs: &Ruleset, rule: &Rule, input: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = vec![input.to_vec()];
-    let mut cur: Vec<u8> = input.to_vec();
+fn multi_match_values<'a>(rs: &Ruleset, rule: &Rule, input: &'a [u8]) -> Vec<Cow<'a, [u8]>> {
+    // The current value is always the last one kept: a step whose output equals its input
+    // changes nothing.
+    let mut out: Vec<Cow<'a, [u8]>> = vec![Cow::Borrowed(input)];
     for t in &rule.transforms {
-        if let Cow::Owned(n) = apply_transform(rs, t, &cur) {
+        let cur: &[u8] = out.last().map(|c| &**c).unwrap_or(input);
+        if let Cow::Owned(n) = apply_transform(rs, t, cur) {
             if n != cur {
-                out.push(n.clone());
+                out.push(Cow::Owned(n));
             }
-            cur = n;
         }
     }
     out
+}
+
+/// Sets capture slot `TX.i` (reusing the value's buffer when the slot exists).
+fn set_capture(tx: &mut super::collections::Collection, i: usize, c: &[u8]) {
+    let mut buf = [0u8; 20];
+    let key: &[u8] = if i < 10 {
+        buf[0] = b'0' + i as u8;
+        &buf[..1]
+    } else {
+        let s = i.to_string();
+        let n = s.len().min(buf.len());
+        buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+        &buf[..n]
+    };
+    match tx.get_mut_lc(key) {
+        Some(slot) => {
+            slot.clear();
+            slot.extend_from_slice(c);
+        }
+        None => tx.set_lc(key, key, c.to_vec()),
+    }
 }
 
 impl Transaction {
@@ -242,10 +327,12 @@ impl Transaction {
 
     fn eval_rule(&mut self, rule: &Arc<Rule>) {
         self.d.cur_rule = Some(rule.clone());
-        let mut st = MsgState::default();
+        let mut st: Box<MsgState> = self.msg_state.take().unwrap_or_default();
+        st.reset();
         if self.eval_link(rule, rule, &mut st) {
             self.matched_ids.push(rule.id);
         }
+        self.msg_state = Some(st);
     }
 
     fn clean_matched_vars(&mut self) {
@@ -269,9 +356,9 @@ impl Transaction {
     }
 
     #[inline(never)]
-    fn find_matches(&mut self, link: &Rule, head: &Rule, keep_orig: bool) -> Vec<Found> {
-        let mut found = Vec::new();
-        let Some(op) = link.operator.as_ref() else { return found };
+    fn find_matches(&mut self, link: &Rule, head: &Rule, keep_orig: bool, found: &mut FoundBuf) {
+        found.len = 0;
+        let Some(op) = link.operator.as_ref() else { return };
         let excl = if self.removed_targets_by_id.is_empty() && self.removed_targets_by_tag.is_empty() {
             Vec::new()
         } else {
@@ -291,28 +378,29 @@ impl Transaction {
                         continue;
                     }
                     let input: &[u8] = &v.value;
-                    let test = |tv: &[u8], env: &mut Env<'_>, found: &mut Vec<Found>| {
+                    let test = |tv: &[u8], env: &mut Env<'_>, found: &mut FoundBuf| {
                         let mut caps = (link.capture && !op.negated).then(Captures::default);
                         if op.op.evaluate(tv, env, caps.as_mut()) != op.negated {
-                            found.push(Found {
-                                name: v.full_name(),
-                                orig: if keep_orig { input.to_vec() } else { Vec::new() },
-                                value: tv.to_vec(),
-                                captures: caps,
-                            });
+                            let f = found.next_slot();
+                            v.write_full_name(&mut f.name);
+                            if keep_orig {
+                                f.orig.extend_from_slice(input);
+                            }
+                            f.value.extend_from_slice(tv);
+                            f.captures = caps;
                         }
                     };
                     if link.multi_match {
                         for tv in multi_match_values(rs, link, input) {
-                            test(&tv, &mut env, &mut found);
+                            test(&tv, &mut env, found);
                         }
                     } else if v.var.is_stable() && matches!(v.value, Cow::Borrowed(_)) {
                         let slot = cached_slot(tcache, rs, link.chain_id, input);
-                        test(slot_bytes(tcache, slot, input), &mut env, &mut found);
+                        test(slot_bytes(tcache, slot, input), &mut env, found);
                     } else {
                         match transform_uncached(rs, link, input) {
-                            Some(tv) => test(&tv, &mut env, &mut found),
-                            None => test(input, &mut env, &mut found),
+                            Some(tv) => test(&tv, &mut env, found),
+                            None => test(input, &mut env, found),
                         }
                     }
                 }
@@ -325,7 +413,6 @@ impl Transaction {
                 self.d.geo.set(k.as_bytes(), v.into_bytes());
             }
         }
-        found
     }
 
     /// Whether the prefilter lets rule bit `bit` through in this phase.
@@ -368,6 +455,8 @@ impl Transaction {
         // that are not cached.
         let mut slots: Vec<u32> = Vec::new();
         let mut owned: Vec<Vec<u8>> = Vec::new();
+        // Per text index: the index of the first text equal to it (0 = the raw value).
+        let mut remap: Vec<usize> = Vec::new();
         let set = |bits: &mut Vec<u64>, e: &super::compile::PfEntry| {
             if let Some(w) = bits.get_mut(e.bit as usize / 64) {
                 *w |= 1u64 << (e.bit % 64);
@@ -413,6 +502,34 @@ impl Transaction {
                         text_of[ci] = owned.len();
                     }
                 }
+                let n = if cacheable { slots.len() } else { owned.len() };
+                let text_k = |k: usize| -> &[u8] {
+                    if cacheable {
+                        tcache.slab.get(slots[k] as usize).map(Vec::as_slice).unwrap_or_default()
+                    } else {
+                        &owned[k]
+                    }
+                };
+                // Transformed texts equal (up to ASCII case, which neither the
+                // case-insensitive literals nor the non-alphanumeric single bytes see) to the
+                // raw value or to an earlier text are scanned once: their chains are
+                // pointed at the first one.
+                if n > 0 {
+                    remap.clear();
+                    remap.push(0);
+                    for k in 0..n {
+                        let text = text_k(k);
+                        let same = if text.eq_ignore_ascii_case(raw) {
+                            Some(0)
+                        } else {
+                            (0..k).find(|&j| remap[j + 1] == j + 1 && text_k(j).eq_ignore_ascii_case(text)).map(|j| j + 1)
+                        };
+                        remap.push(same.unwrap_or(k + 1));
+                    }
+                    for t in text_of.iter_mut() {
+                        *t = remap[*t];
+                    }
+                }
                 let hit = |text: &[u8], present: &triggers::ByteSet, k: usize, bits: &mut Vec<u64>| {
                     for m in pf.ac.find_overlapping_iter(text) {
                         for e in &pf.entries[m.pattern().as_usize()] {
@@ -435,13 +552,11 @@ impl Transaction {
                     }
                 };
                 hit(raw, &present, 0, bits);
-                let n = if cacheable { slots.len() } else { owned.len() };
                 for k in 0..n {
-                    let text: &[u8] = if cacheable {
-                        tcache.slab.get(slots[k] as usize).map(Vec::as_slice).unwrap_or_default()
-                    } else {
-                        &owned[k]
-                    };
+                    if remap[k + 1] != k + 1 {
+                        continue;
+                    }
+                    let text = text_k(k);
                     hit(text, &triggers::present(text), k + 1, bits);
                 }
             }
@@ -463,32 +578,54 @@ impl Transaction {
             self.run_setvars(link);
         } else {
             let need = self.needs_message(head);
-            let found = self.find_matches(link, head, need);
+            // The buffers are lent out while this link's matches are processed (a chained
+            // link only runs afterwards, and gets them back).
+            let mut found = std::mem::take(&mut self.found_pool);
+            self.find_matches(link, head, need, &mut found);
             if debug_eval() {
                 let op = link.operator.as_ref().map(|o| o.display_name.as_str()).unwrap_or("");
-                eprintln!("eval {} phase {} op {} targets {} pf {:?} found {}", head.id, self.phase, op, link.targets.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join("|"), link.prefilter, found.len());
+                eprintln!("eval {} phase {} op {} targets {} pf {:?} found {}", head.id, self.phase, op, link.targets.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join("|"), link.prefilter, found.len);
             }
-            if found.is_empty() {
+            if found.len == 0 {
+                self.found_pool = found;
                 self.clean_matched_vars();
                 return false;
             }
             let per_match = head.multi_match && head.log && std::ptr::eq(link, &**head);
-            let last = found.len() - 1;
-            for (i, f) in found.into_iter().enumerate() {
+            let last = found.len - 1;
+            for (i, f) in found.items[..found.len].iter_mut().enumerate() {
                 // Only the last match's text is kept (and only when a message will be made).
                 if need && (i == last || per_match) {
                     if let Some(op) = &link.operator {
-                        let param = match &op.param_macro {
-                            Some(m) => m.expand_string(&self.d),
-                            None => op.param.clone(),
-                        };
-                        st.match_text = logging::match_text(&op.display_name, &param, &f.name, &f.orig);
+                        if per_match {
+                            let param = match &op.param_macro {
+                                Some(m) => m.expand_string(&self.d),
+                                None => op.param.clone(),
+                            };
+                            st.mt.set = false;
+                            st.match_text = logging::match_text(&op.display_name, &param, &f.name, &f.orig);
+                        } else {
+                            // Recorded now (the parameter is expanded now), formatted later.
+                            let mt = &mut st.mt;
+                            mt.set = true;
+                            mt.op_name.clear();
+                            mt.op_name.push_str(&op.display_name);
+                            mt.param.clear();
+                            match &op.param_macro {
+                                Some(m) => mt.param.push_str(&m.expand_string(&self.d)),
+                                None => mt.param.push_str(&op.param),
+                            }
+                            mt.var_name.clear();
+                            mt.var_name.extend_from_slice(&f.name);
+                            mt.value.clear();
+                            mt.value.extend_from_slice(&f.orig);
+                        }
                     }
                 }
                 if let Some(caps) = &f.captures {
                     // Slots of groups that did not take part in the match keep their value.
                     for (i, c) in caps.iter_set() {
-                        self.d.tx.set(i.to_string().as_bytes(), c.to_vec());
+                        set_capture(&mut self.d.tx, i, c);
                     }
                 }
                 self.d.push_matched(&f.name, &f.value);
@@ -499,6 +636,7 @@ impl Transaction {
                     st.pending.push(m);
                 }
             }
+            self.found_pool = found;
         }
         if let Some(child) = &link.chain {
             if !self.eval_link(child, head, st) {
@@ -549,6 +687,7 @@ impl Transaction {
 
     #[inline(never)]
     fn after_full_match(&mut self, link: &Rule, head: &Arc<Rule>, st: &mut MsgState) {
+        st.flush_match_text();
         let is_head = std::ptr::eq(link, &**head);
         let need = self.needs_message(head);
         if need && (link.msg.is_some() || link.logdata.is_some() || is_head) {
@@ -689,24 +828,44 @@ impl Transaction {
                 self.d.tx.remove(lc);
             }
             SetVarOp::Set(v) => {
-                let val = if v.is_literal() { v.as_str().as_bytes().to_vec() } else { v.expand(&self.d) };
-                match self.d.tx.get_mut_lc(lc) {
-                    Some(slot) => *slot = val,
-                    None => self.d.tx.set_lc(lc, sv.key.as_str().as_bytes(), val),
+                if v.is_literal() {
+                    let lit = v.as_str().as_bytes();
+                    match self.d.tx.get_mut_lc(lc) {
+                        Some(slot) => {
+                            slot.clear();
+                            slot.extend_from_slice(lit);
+                        }
+                        None => self.d.tx.set_lc(lc, sv.key.as_str().as_bytes(), lit.to_vec()),
+                    }
+                } else {
+                    let val = v.expand(&self.d);
+                    match self.d.tx.get_mut_lc(lc) {
+                        Some(slot) => *slot = val,
+                        None => self.d.tx.set_lc(lc, sv.key.as_str().as_bytes(), val),
+                    }
                 }
             }
             SetVarOp::Add(v) | SetVarOp::Sub(v) => {
                 let sign = if matches!(sv.op, SetVarOp::Add(_)) { 1 } else { -1 };
-                let delta = if v.is_literal() { to_number(v.as_str().as_bytes()) } else { to_number(&v.expand(&self.d)) };
+                let delta = if v.is_literal() {
+                    to_number(v.as_str().as_bytes())
+                } else {
+                    let mut buf = std::mem::take(&mut self.scratch);
+                    buf.clear();
+                    v.expand_into(&self.d, &mut buf);
+                    let n = to_number(&buf);
+                    self.scratch = buf;
+                    n
+                };
                 let cur = self.d.tx.get_lc(lc).map(to_number).unwrap_or(0);
                 let n = cur.saturating_add(sign * delta);
-                let mut buf = itoa_buf(n);
                 match self.d.tx.get_mut_lc(lc) {
                     Some(slot) => {
+                        use std::io::Write;
                         slot.clear();
-                        slot.append(&mut buf);
+                        let _ = write!(slot, "{n}");
                     }
-                    None => self.d.tx.set_lc(lc, sv.key.as_str().as_bytes(), buf),
+                    None => self.d.tx.set_lc(lc, sv.key.as_str().as_bytes(), itoa_buf(n)),
                 }
             }
         }
@@ -807,3 +966,4 @@ impl Resolve for Transaction {
         Resolve::resolve(&self.d, var, key, out)
     }
 }
+

@@ -82,6 +82,75 @@ pub(super) struct TransformCache {
     pub slab: Vec<Vec<u8>>,
 }
 
+thread_local! {
+    /// Emptied transformation caches of finished transactions, reused by the next ones on
+    /// the same thread (their hash table and slab keep their allocations).
+    static TCACHE_POOL: std::cell::RefCell<Vec<TransformCache>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The same for the matched-value buffers.
+    static FOUND_POOL: std::cell::RefCell<Vec<super::eval::FoundBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Caches larger than this are not kept for reuse.
+const TCACHE_POOL_MAX_ENTRIES: usize = 4096;
+/// How many caches one thread keeps.
+const TCACHE_POOL_MAX: usize = 8;
+
+impl TransformCache {
+    fn fresh() -> Self {
+        TransformCache {
+            map: std::collections::HashMap::with_capacity_and_hasher(256, Default::default()),
+            slab: Vec::with_capacity(64),
+        }
+    }
+
+    /// An empty cache, reused from a finished transaction of this thread when there is one.
+    pub(super) fn take() -> Self {
+        TCACHE_POOL
+            .try_with(|p| p.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(Self::fresh)
+    }
+
+    /// Empties the cache and keeps it for the next transaction of this thread.
+    pub(super) fn give_back(mut self) {
+        if self.map.capacity() > TCACHE_POOL_MAX_ENTRIES || self.slab.capacity() > TCACHE_POOL_MAX_ENTRIES {
+            return;
+        }
+        self.map.clear();
+        self.slab.clear();
+        let _ = TCACHE_POOL.try_with(|p| {
+            if let Ok(mut p) = p.try_borrow_mut() {
+                if p.len() < TCACHE_POOL_MAX {
+                    p.push(self);
+                }
+            }
+        });
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        let tc = std::mem::replace(&mut self.tcache, TransformCache { map: Default::default(), slab: Vec::new() });
+        tc.give_back();
+        let fb = std::mem::take(&mut self.found_pool);
+        if fb.reusable() {
+            let _ = FOUND_POOL.try_with(|p| {
+                if let Ok(mut p) = p.try_borrow_mut() {
+                    if p.len() < TCACHE_POOL_MAX {
+                        p.push(fb);
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Matched-value buffers, reused from a finished transaction of this thread when possible.
+fn take_found_pool() -> super::eval::FoundBuf {
+    FOUND_POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten().unwrap_or_default()
+}
+
 #[derive(Debug, Clone, Copy)]
 pub(super) enum CacheSlot {
     /// The transformations left the input unchanged.
@@ -104,6 +173,12 @@ pub struct Transaction {
     pub(super) prefilter_on: bool,
     /// A reused buffer for resolved values (empty between uses).
     pub(super) vals_pool: Vec<super::values::Val<'static>>,
+    /// Reused buffers for the values that matched a rule link.
+    pub(super) found_pool: super::eval::FoundBuf,
+    /// A reused buffer for macro expansions that are only read.
+    pub(super) scratch: Vec<u8>,
+    /// The message state of the rule being evaluated, reused from rule to rule.
+    pub(super) msg_state: Option<Box<super::eval::MsgState>>,
     pub(super) mode: EngineMode,
     pub(super) req_body_access: bool,
     pub(super) resp_body_access: bool,
@@ -190,6 +265,8 @@ impl Transaction {
             ..Data::default()
         };
         d.protocol = b"HTTP/1.1".to_vec();
+        // CRS sets about a hundred TX variables: no rehashing while they are added.
+        d.tx = super::collections::Collection::with_capacity(128);
         Transaction {
             mode: cfg.rule_engine,
             req_body_access: cfg.request_body_access,
@@ -216,15 +293,15 @@ impl Transaction {
             phase: 0,
             headers_done: false,
             resp_inspectable: false,
-            tcache: TransformCache {
-                map: std::collections::HashMap::with_capacity_and_hasher(256, Default::default()),
-                slab: Vec::with_capacity(64),
-            },
+            tcache: TransformCache::take(),
             prefilter_bits: Vec::new(),
             prefilter_scanned: Vec::new(),
             prefilter_fresh: false,
             prefilter_on: !super::eval::prefilter_disabled_by_env(),
             vals_pool: Vec::with_capacity(32),
+            found_pool: take_found_pool(),
+            scratch: Vec::new(),
+            msg_state: None,
             d,
             rs,
             ctx,

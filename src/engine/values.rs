@@ -136,6 +136,15 @@ pub struct Val<'a> {
 
 impl Val<'_> {
     /// `ARGS:foo` / `REQUEST_URI`, as MATCHED_VAR_NAME shows it.
+    /// Appends the full name (`VAR:key`) to `out`.
+    pub fn write_full_name(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.var.name().as_bytes());
+        if self.var.is_collection() && !self.key.is_empty() {
+            out.push(b':');
+            out.extend_from_slice(&self.key);
+        }
+    }
+
     pub fn full_name(&self) -> Vec<u8> {
         let mut n = self.var.name().as_bytes().to_vec();
         if self.var.is_collection() && !self.key.is_empty() {
@@ -148,6 +157,16 @@ impl Val<'_> {
 
 fn num(n: impl ToString) -> Cow<'static, [u8]> {
     Cow::Owned(n.to_string().into_bytes())
+}
+
+/// `num` without an allocation for the small counts most `&VAR` targets give.
+fn small_num(n: usize) -> Cow<'static, [u8]> {
+    const DIGITS: &[u8; 10] = b"0123456789";
+    if n < 10 {
+        Cow::Borrowed(&DIGITS[n..n + 1])
+    } else {
+        num(n)
+    }
 }
 
 fn flag(b: bool) -> Cow<'static, [u8]> {
@@ -223,10 +242,11 @@ impl Data {
     /// Appends the values of target `t` to `out` (or their count for `&`).
     pub fn resolve<'a>(&'a self, t: &Target, out: &mut Vec<Val<'a>>) {
         if t.count {
-            let mut tmp = Vec::new();
-            self.resolve_values(t, &mut tmp);
-            let n = tmp.len();
-            out.push(Val { var: t.var, key: Cow::Borrowed(b""), value: num(n) });
+            let before = out.len();
+            self.resolve_values(t, out);
+            let n = out.len() - before;
+            out.truncate(before);
+            out.push(Val { var: t.var, key: Cow::Borrowed(b""), value: small_num(n) });
             return;
         }
         self.resolve_values(t, out);
@@ -516,6 +536,16 @@ impl Data {
 
     /// First value of a variable (used by macros and messages).
     pub fn first(&self, var: Var, key: Option<&[u8]>, out: &mut Vec<u8>) -> bool {
+        // Fast path (what `collection` does for an exact key): TX.key, the usual macro.
+        if let (Var::Tx, Some(k)) = (var, key) {
+            return match self.tx.get_lc(k) {
+                Some(v) => {
+                    out.extend_from_slice(v);
+                    true
+                }
+                None => false,
+            };
+        }
         let t = Target {
             var,
             count: false,

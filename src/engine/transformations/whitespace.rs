@@ -57,7 +57,9 @@ pub(super) fn remove_whitespace(input: &[u8]) -> Cow<'_, [u8]> {
     if !input.iter().any(|&b| removable(b)) {
         return Cow::Borrowed(input);
     }
-    Cow::Owned(input.iter().copied().filter(|&b| !removable(b)).collect())
+    let mut out = Vec::with_capacity(input.len());
+    out.extend(input.iter().copied().filter(|&b| !removable(b)));
+    Cow::Owned(out)
 }
 
 fn left_index(input: &[u8]) -> usize {
