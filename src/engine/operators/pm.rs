@@ -135,8 +135,12 @@ impl Pm {
             None
         } else {
             Some(
+                // A contiguous NFA, not a DFA: the rule's literals are already in the
+                // engine's prefilter, so this filter only runs on values that contain one,
+                // and a DFA per phrase file would cost megabytes.
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
+                    .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
                     .match_kind(MatchKind::Standard)
                     .build(&phrases)
                     .map_err(|e| format!("cannot build the phrase matcher: {e}"))?,
@@ -280,6 +284,11 @@ impl Acmp {
                 n.other_match = found;
             }
         }
+        // Large phrase files (pmFromFile) make tens of thousands of nodes: no spare capacity.
+        for n in &mut acmp.nodes {
+            n.children.shrink_to_fit();
+        }
+        acmp.nodes.shrink_to_fit();
         acmp
     }
 
