@@ -215,7 +215,7 @@ fn least_conn_prefers_the_idle_server() {
 #[test]
 fn retries_on_connect_failure_for_idempotent_requests_only() {
     let a = Backend::start("a");
-    let dead = free_port();
+    let (_dead_sock, dead) = refused_port();
     let s = start(
         &format!(
             "    retry_attempts: 1\n    servers:\n      - {{ address: \"127.0.0.1:{dead}\", max_fails: 0 }}\n      - {{ address: \"{}\", max_fails: 0 }}\n",
@@ -253,7 +253,7 @@ fn retries_on_connect_failure_for_idempotent_requests_only() {
 #[test]
 fn passive_ejection_skips_a_failing_server() {
     let a = Backend::start("a");
-    let dead = free_port();
+    let (_dead_sock, dead) = refused_port();
     let s = start(
         &format!(
             "    servers:\n      - {{ address: \"127.0.0.1:{dead}\", max_fails: 1, fail_timeout: 30s }}\n      - address: \"{}\"\n",
@@ -276,7 +276,7 @@ fn passive_ejection_skips_a_failing_server() {
 
 #[test]
 fn all_servers_down_gives_502_fast() {
-    let (d1, d2) = (free_port(), free_port());
+    let ((_s1, d1), (_s2, d2)) = (refused_port(), refused_port());
     // with an active health check: no connection is even attempted
     let s = start(
         &format!(
@@ -500,7 +500,7 @@ fn http_check_statuses_and_body_text() {
 fn backup_server_only_when_primaries_are_down() {
     let a = Backend::start("a");
     let b = Backend::start("backup");
-    let dead = free_port();
+    let (_dead_sock, dead) = refused_port();
     let s = start(
         &format!(
             "    health_check: {{ type: tcp, interval: 100ms, timeout: 100ms, unhealthy_threshold: 1, healthy_threshold: 1 }}\n    servers:\n      - address: \"{}\"\n      - {{ address: \"{}\", backup: true }}\n",

@@ -22,6 +22,23 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A port where connections are refused for as long as the returned socket lives: a TCP
+/// socket bound to it but not listening. Unlike a port from [`free_port`], no other test
+/// can start a server on it meanwhile (a dead upstream must stay dead).
+pub fn refused_port() -> (socket2::Socket, u16) {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    s.bind(&"127.0.0.1:0".parse::<std::net::SocketAddr>().expect("addr").into())
+        .expect("bind");
+    let port = s
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.port())
+        .expect("local port");
+    (s, port)
+}
+
 /// A request as the backend received it.
 #[derive(Debug, Clone)]
 pub struct Received {
