@@ -15,10 +15,10 @@ all: build
 deps:
 	scripts/install-deps.sh
 
-build:
+build: deps
 	$(CARGO) build
 
-release:
+release: deps
 	$(CARGO) build --release
 
 # The gateway on 127.0.0.1:8080 with stock CRS (paranoia 1, blocking) in front of the
@@ -31,17 +31,17 @@ run: release
 # the stock-CRS rules check and the CRS regression suite through the real gateway.
 test: unit slt rules-check conformance
 
-unit:
+unit: deps
 	$(CARGO) test --no-fail-fast -- --test-threads=2
 
 # The secrules-language-tests vectors, with their summary line shown.
-slt:
+slt: deps
 	set -o pipefail; $(CARGO) test --test secrules_language_tests -- --nocapture 2>&1 | grep -E '^(secrules-language-tests|test result)'
 
 rules-check: build
 	scripts/rules-check.sh
 
-conformance:
+conformance: deps
 	$(CARGO) test --release --test crs_regression
 	$(CARGO) test --release --test crs_blocking
 
