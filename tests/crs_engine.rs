@@ -4,18 +4,12 @@
 //!
 //! CRS is found through CRS_DIR (default ../shared/crs next to the repository).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rampart::engine::{EngineContext, Ruleset, Transaction};
 
-fn crs_dir() -> PathBuf {
-    let d = std::env::var_os("CRS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/crs"));
-    assert!(d.join("rules").is_dir(), "CRS not found at {} (set CRS_DIR)", d.display());
-    d
-}
+mod common;
+use common::waf::crs_dir;
 
 /// Stock CRS behind our base configuration, in blocking mode, at the given paranoia level
 /// and inbound threshold.

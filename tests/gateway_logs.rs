@@ -17,17 +17,6 @@ const MARKER_RULE: &str = r#"SecRule REQUEST_HEADERS:X-CRS-Test "@rx ^.*$" \
     "id:999999,phase:1,pass,t:none,log,msg:'X-CRS-Test %{MATCHED_VAR}',ctl:ruleRemoveById=1-999998"
 "#;
 
-const CRS_GATEWAY: &str = r#"listeners: [{ address: "{listen}" }]
-admin: { address: "{admin}" }
-upstreams:
-  app: { servers: [{ address: "{upstream}" }] }
-routes: [{ name: crs, upstream: app }]
-waf:
-  rules:
-{crs}  error_log: "{dir}/error.log"
-  audit_log: "{dir}/audit.log"
-"#;
-
 /// Sends `request` between two marker requests and returns the rule ids the error log shows
 /// for it (go-ftw's reading) and the log lines between the markers.
 fn ids_for(env: &Env, request: &[u8]) -> (Vec<u64>, Vec<String>, u16) {

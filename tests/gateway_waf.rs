@@ -12,17 +12,6 @@ mod common;
 use common::waf::*;
 use std::time::Duration;
 
-const CRS_GATEWAY: &str = r#"listeners: [{ address: "{listen}" }]
-admin: { address: "{admin}" }
-upstreams:
-  app: { servers: [{ address: "{upstream}" }] }
-routes: [{ name: crs, upstream: app }]
-waf:
-  rules:
-{crs}  error_log: "{dir}/error.log"
-  audit_log: "{dir}/audit.log"
-"#;
-
 /// A gateway with one route and the single rule file `{dir}/rules.conf`.
 const SMALL_GATEWAY: &str = r#"listeners: [{ address: "{listen}" }]
 admin: { address: "{admin}" }

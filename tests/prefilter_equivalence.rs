@@ -8,13 +8,8 @@ use std::sync::Arc;
 
 use rampart::engine::{EngineContext, Ruleset, Transaction};
 
-fn crs_dir() -> PathBuf {
-    let d = std::env::var_os("CRS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/crs"));
-    assert!(d.join("rules").is_dir(), "CRS not found at {} (set CRS_DIR)", d.display());
-    d
-}
+mod common;
+use common::waf::crs_dir;
 
 fn ruleset() -> Arc<Ruleset> {
     let dir = std::env::temp_dir().join(format!("rampart-prefilter-eq-{}", std::process::id()));

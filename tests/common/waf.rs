@@ -34,6 +34,19 @@ pub fn crs_dir() -> PathBuf {
     d
 }
 
+/// A gateway with one route (`crs`) in front of the recording backend, loading stock CRS
+/// (`{crs}`, see [`crs_rules_yaml`]), with error and audit logs in `{dir}`.
+pub const CRS_GATEWAY: &str = r#"listeners: [{ address: "{listen}" }]
+admin: { address: "{admin}" }
+upstreams:
+  app: { servers: [{ address: "{upstream}" }] }
+routes: [{ name: crs, upstream: app }]
+waf:
+  rules:
+{crs}  error_log: "{dir}/error.log"
+  audit_log: "{dir}/audit.log"
+"#;
+
 /// YAML list items (6-space indented, for `waf.rules`) loading stock CRS the way
 /// conf/default.yaml does: conf/modsecurity.conf, crs/crs-setup.conf, the `before` files,
 /// CRS, then the `after` files.

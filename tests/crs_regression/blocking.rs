@@ -51,7 +51,7 @@ use rampart::backend::{Backend, BackendOptions};
 use client::HttpResponse;
 use gateway::{GatewayCommand, GatewayProcess};
 use model::LoadedTest;
-use paths::Paths;
+use paths::{env_number, env_string, Paths};
 use runner::Target;
 
 /// The attack families checked: (short name, CRS file stem of the rules and the tests).
@@ -67,20 +67,6 @@ const BLOCKING_EVALUATION_RULE: u64 = 949110;
 
 fn main() {
     std::process::exit(run());
-}
-
-fn env_string(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn env_number(name: &str, default: u64) -> Result<u64, String> {
-    match env_string(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name} must be a number, got {v:?}")),
-    }
 }
 
 /// What one request produced.

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use rampart::backend::{Backend, BackendOptions};
 
 use gateway::{GatewayCommand, GatewayProcess};
-use paths::Paths;
+use paths::{env_number, env_string, Paths};
 use report::Summary;
 use runner::Target;
 
@@ -52,20 +52,6 @@ const EXIT_BELOW_FLOOR: i32 = 1;
 fn main() {
     let code = run();
     std::process::exit(code);
-}
-
-fn env_string(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn env_number(name: &str, default: u64) -> Result<u64, String> {
-    match env_string(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name} must be a number, got {v:?}")),
-    }
 }
 
 fn setup_error(message: &str) -> i32 {

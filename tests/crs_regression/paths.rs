@@ -75,6 +75,23 @@ impl Paths {
     }
 }
 
+/// A non-blank environment variable.
+pub fn env_string(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A numeric environment variable, `default` when unset; an error names it when it is not
+/// a number.
+pub fn env_number(name: &str, default: u64) -> Result<u64, String> {
+    match env_string(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name} must be a number, got {v:?}")),
+    }
+}
+
 fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name)
         .filter(|v| !v.is_empty())
