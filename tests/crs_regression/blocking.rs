@@ -51,7 +51,7 @@ use rampart::backend::{Backend, BackendOptions};
 use client::HttpResponse;
 use gateway::{GatewayCommand, GatewayProcess};
 use model::LoadedTest;
-use paths::{env_number, env_string, Paths};
+use paths::{env_number, env_string, file_label, Paths};
 use runner::Target;
 
 /// The attack families checked: (short name, CRS file stem of the rules and the tests).
@@ -544,13 +544,3 @@ fn run() -> i32 {
     i32::from(failed)
 }
 
-/// `REQUEST-942-.../942100.yaml`.
-fn file_label(path: &Path) -> String {
-    let parts: Vec<String> = path
-        .components()
-        .rev()
-        .take(2)
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    parts.into_iter().rev().collect::<Vec<_>>().join("/")
-}

@@ -75,6 +75,17 @@ impl Paths {
     }
 }
 
+/// A test file's last two path components (`REQUEST-942-.../942100.yaml`), as reports name it.
+pub fn file_label(path: &Path) -> String {
+    let parts: Vec<String> = path
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
+}
+
 /// A non-blank environment variable.
 pub fn env_string(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())

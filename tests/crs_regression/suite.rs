@@ -91,12 +91,5 @@ pub fn run_suite(
 
 /// The test file's path below the tests directory when possible (`REQUEST-920-.../920100.yaml`).
 fn file_name(test: &LoadedTest) -> String {
-    let parts: Vec<String> = test
-        .file
-        .components()
-        .rev()
-        .take(2)
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    parts.into_iter().rev().collect::<Vec<_>>().join("/")
+    super::paths::file_label(&test.file)
 }
