@@ -119,14 +119,20 @@ impl TransformCache {
         }
         self.map.clear();
         self.slab.clear();
-        let _ = TCACHE_POOL.try_with(|p| {
-            if let Ok(mut p) = p.try_borrow_mut() {
-                if p.len() < TCACHE_POOL_MAX {
-                    p.push(self);
-                }
-            }
-        });
+        keep_for_reuse(&TCACHE_POOL, self);
     }
+}
+
+/// Keeps `item` in this thread's `pool` (at most `TCACHE_POOL_MAX` of them) for the next
+/// transaction; dropped when the pool is full or the thread is exiting.
+fn keep_for_reuse<T: 'static>(pool: &'static std::thread::LocalKey<std::cell::RefCell<Vec<T>>>, item: T) {
+    let _ = pool.try_with(|p| {
+        if let Ok(mut p) = p.try_borrow_mut() {
+            if p.len() < TCACHE_POOL_MAX {
+                p.push(item);
+            }
+        }
+    });
 }
 
 impl Drop for Transaction {
@@ -135,13 +141,7 @@ impl Drop for Transaction {
         tc.give_back();
         let fb = std::mem::take(&mut self.found_pool);
         if fb.reusable() {
-            let _ = FOUND_POOL.try_with(|p| {
-                if let Ok(mut p) = p.try_borrow_mut() {
-                    if p.len() < TCACHE_POOL_MAX {
-                        p.push(fb);
-                    }
-                }
-            });
+            keep_for_reuse(&FOUND_POOL, fb);
         }
     }
 }

@@ -135,8 +135,7 @@ pub struct Val<'a> {
 }
 
 impl Val<'_> {
-    /// `ARGS:foo` / `REQUEST_URI`, as MATCHED_VAR_NAME shows it.
-    /// Appends the full name (`VAR:key`) to `out`.
+    /// Appends the full name (`ARGS:foo` / `REQUEST_URI`, as MATCHED_VAR_NAME shows it) to `out`.
     pub fn write_full_name(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(self.var.name().as_bytes());
         if self.var.is_collection() && !self.key.is_empty() {
@@ -145,12 +144,10 @@ impl Val<'_> {
         }
     }
 
+    /// `ARGS:foo` / `REQUEST_URI`, as MATCHED_VAR_NAME shows it.
     pub fn full_name(&self) -> Vec<u8> {
-        let mut n = self.var.name().as_bytes().to_vec();
-        if self.var.is_collection() && !self.key.is_empty() {
-            n.push(b':');
-            n.extend_from_slice(&self.key);
-        }
+        let mut n = Vec::new();
+        self.write_full_name(&mut n);
         n
     }
 }
