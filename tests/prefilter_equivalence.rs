@@ -1,7 +1,8 @@
 //! The literal prefilter only skips rules that cannot match: with it and without it, the
 //! engine must match exactly the same rules. Checked on every request of the CRS regression
 //! corpus (CRS_DIR/tests/regression/tests), fed to the engine directly, against all of CRS at
-//! paranoia 4.
+//! paranoia 4. Each request's body is also fed back as its response body, which exercises the
+//! response rules (the corpus's response tests carry their response text in the request).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -119,6 +120,7 @@ fn prefilter_never_changes_which_rules_match() {
     files.sort();
     let mut n = 0;
     let mut matched_any = 0;
+    let mut response_rules = 0;
     for f in &files {
         for r in requests(f) {
             let a = run(&rs, &r, true);
@@ -128,9 +130,17 @@ fn prefilter_never_changes_which_rules_match() {
             if a.iter().any(|id| (910000..949000).contains(id)) {
                 matched_any += 1;
             }
+            // Response rules past the negated `!@pmFromFile` guards (951100 and the like, which
+            // the prefilter decides when none of their phrases occurs), not paranoia gates.
+            if a.iter().any(|id| (951110..956000).contains(id) && id % 1000 >= 110) {
+                response_rules += 1;
+            }
         }
     }
-    println!("prefilter equivalence: {n} requests, {matched_any} with attack rules matched, identical decisions");
+    println!(
+        "prefilter equivalence: {n} requests, {matched_any} with attack rules matched, {response_rules} with response rules matched, identical decisions"
+    );
     assert!(n > 3000, "too few requests read ({n})");
     assert!(matched_any > 2000, "the corpus should trigger attack rules ({matched_any})");
+    assert!(response_rules > 20, "the corpus should trigger response rules ({response_rules})");
 }

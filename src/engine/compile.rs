@@ -115,9 +115,12 @@ pub struct Prefilter {
     pub chains: Vec<PfChain>,
     /// What to scan: whole collections, and XML XPath selections.
     pub targets: Vec<Target>,
+    /// Per variable (index `Var as u8`): the indexes into [`Prefilter::chains`] of the
+    /// chains whose rules look at it.
+    pub chains_by_var: Vec<Vec<u16>>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PfEntry {
     /// Index into [`Prefilter::chains`]: the chain whose output must contain the literal.
     pub chain: u16,
@@ -141,11 +144,13 @@ pub struct PfChain {
     pub triggers: Option<crate::engine::transformations::triggers::ByteSet>,
 }
 
-/// Whether a rule (link) can use the literal prefilter: a non-negated operator with
-/// required literals, and only targets whose values do not change within a phase.
+/// Whether a rule (link) can use the literal prefilter: an operator with required
+/// literals, and only targets whose values do not change within a phase. When none of the
+/// literals occurs, a rule is skipped, or with a negated operator (`!@pm`...) the operator
+/// is known to be false for every value, so it is not run.
 fn prefilter_literals(rule: &Rule) -> Option<Vec<Vec<u8>>> {
     let op = rule.operator.as_ref()?;
-    if op.negated || rule.targets.is_empty() {
+    if rule.targets.is_empty() {
         return None;
     }
     if rule.targets.iter().any(|t| t.count || !t.var.is_stable()) {
@@ -307,13 +312,22 @@ fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Opti
     if b.nbits == 0 {
         return Ok(None);
     }
+    // Literals cut to the same prefix give the same rule the same entry many times (up to
+    // 275 copies on stock CRS): each is checked on every occurrence, so keep one.
+    for list in b.entries.iter_mut().chain(b.byte_entries.iter_mut()) {
+        list.sort_unstable();
+        list.dedup();
+    }
+    let chains_by_var = (0..128u32)
+        .map(|v| (0..b.chains.len()).filter(|&ci| b.chains[ci].vars & (1u128 << v) != 0).map(|ci| ci as u16).collect())
+        .collect();
     let ac = aho_corasick::AhoCorasick::builder()
         .ascii_case_insensitive(true)
         .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .match_kind(aho_corasick::MatchKind::Standard)
         .build(&b.literals)
         .map_err(|e| format!("cannot build the literal prefilter: {e}"))?;
-    Ok(Some(Prefilter { ac, entries: b.entries, byte_entries: b.byte_entries, nbits: b.nbits, chains: b.chains, targets: b.targets }))
+    Ok(Some(Prefilter { ac, entries: b.entries, byte_entries: b.byte_entries, nbits: b.nbits, chains: b.chains, targets: b.targets, chains_by_var }))
 }
 
 

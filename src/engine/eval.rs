@@ -356,7 +356,9 @@ impl Transaction {
     }
 
     #[inline(never)]
-    fn find_matches(&mut self, link: &Rule, head: &Rule, keep_orig: bool, found: &mut FoundBuf) {
+    /// The values (after transformations) for which `link`'s operator, negation included,
+    /// is true. `op_false`: the operator itself is known to be false for every value.
+    fn find_matches(&mut self, link: &Rule, head: &Rule, keep_orig: bool, op_false: bool, found: &mut FoundBuf) {
         found.len = 0;
         let Some(op) = link.operator.as_ref() else { return };
         let excl = if self.removed_targets_by_id.is_empty() && self.removed_targets_by_tag.is_empty() {
@@ -380,7 +382,7 @@ impl Transaction {
                     let input: &[u8] = &v.value;
                     let test = |tv: &[u8], env: &mut Env<'_>, found: &mut FoundBuf| {
                         let mut caps = (link.capture && !op.negated).then(Captures::default);
-                        if op.op.evaluate(tv, env, caps.as_mut()) != op.negated {
+                        if (!op_false && op.op.evaluate(tv, env, caps.as_mut())) != op.negated {
                             let f = found.next_slot();
                             v.write_full_name(&mut f.name);
                             if keep_orig {
@@ -474,9 +476,11 @@ impl Transaction {
                 let present = triggers::present(raw);
                 slots.clear();
                 owned.clear();
-                for (ci, c) in pf.chains.iter().enumerate() {
-                    text_of[ci] = 0;
-                    if c.vars & var_bit == 0 || c.triggers.as_ref().is_some_and(|t| !triggers::intersects(t, &present)) {
+                text_of.fill(0);
+                for &ci in pf.chains_by_var.get(v.var as usize).map(Vec::as_slice).unwrap_or_default() {
+                    let ci = usize::from(ci);
+                    let c = &pf.chains[ci];
+                    if c.triggers.as_ref().is_some_and(|t| !triggers::intersects(t, &present)) {
                         continue;
                     }
                     if c.whole & var_bit == 0 {
@@ -566,12 +570,12 @@ impl Transaction {
 
     /// Evaluates one link of a chain (and the rest of the chain); true when it all matched.
     fn eval_link(&mut self, link: &Rule, head: &Arc<Rule>, st: &mut MsgState) -> bool {
-        if let Some(bit) = link.prefilter.filter(|_| self.prefilter_on) {
-            if !self.prefilter_allows(bit) {
-                // None of the values can contain a literal the operator needs.
-                self.clean_matched_vars();
-                return false;
-            }
+        // None of the values can contain a literal the operator needs: the operator is
+        // false for all of them.
+        let op_false = link.prefilter.filter(|_| self.prefilter_on).is_some_and(|bit| !self.prefilter_allows(bit));
+        if op_false && !link.operator.as_ref().is_some_and(|o| o.negated) {
+            self.clean_matched_vars();
+            return false;
         }
         if link.operator.is_none() {
             // SecAction: unconditional.
@@ -581,7 +585,7 @@ impl Transaction {
             // The buffers are lent out while this link's matches are processed (a chained
             // link only runs afterwards, and gets them back).
             let mut found = std::mem::take(&mut self.found_pool);
-            self.find_matches(link, head, need, &mut found);
+            self.find_matches(link, head, need, op_false, &mut found);
             if debug_eval() {
                 let op = link.operator.as_ref().map(|o| o.display_name.as_str()).unwrap_or("");
                 eprintln!("eval {} phase {} op {} targets {} pf {:?} found {}", head.id, self.phase, op, link.targets.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join("|"), link.prefilter, found.len);

@@ -91,6 +91,7 @@ impl GatewayState {
         let upstreams = Arc::new(UpstreamSet::build(&cfg, previous.map(|p| &*p.upstreams))?);
         let router = Router::build(&cfg, &upstreams)?;
         let waf = WafSet::build(&cfg)?;
+        release_free_heap();
         Ok(GatewayState {
             config: Arc::new(cfg),
             upstreams,
@@ -98,6 +99,17 @@ impl GatewayState {
             waf,
             generation: GENERATION.fetch_add(1, Ordering::Relaxed) + 1,
         })
+    }
+}
+
+/// Hands the heap's free pages back to the system. Compiling a ruleset allocates far more
+/// than it keeps (the parse tree, regex and automaton construction): glibc keeps those freed
+/// pages resident, about 4 MB with stock CRS, at start and again after every reload.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own arenas, under their locks.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
