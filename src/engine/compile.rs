@@ -118,6 +118,22 @@ pub struct Prefilter {
     /// Per variable (index `Var as u8`): the indexes into [`Prefilter::chains`] of the
     /// chains whose rules look at it.
     pub chains_by_var: Vec<Vec<u16>>,
+    /// The ends of literals cut to [`PREFILTER_LITERAL_MAX`] bytes (index 0 unused), checked
+    /// where the cut literal matched (ASCII case-insensitively).
+    pub rests: Vec<Vec<u8>>,
+}
+
+impl PfEntry {
+    /// Whether the literal of this entry, matched by the automaton up to `end`, is complete
+    /// in `text`.
+    #[inline]
+    pub fn complete_at(&self, rests: &[Vec<u8>], text: &[u8], end: usize) -> bool {
+        if self.rest == 0 {
+            return true;
+        }
+        let rest = rests.get(self.rest as usize).map(Vec::as_slice).unwrap_or_default();
+        text.get(end..end + rest.len()).is_some_and(|t| t.eq_ignore_ascii_case(rest))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -127,6 +143,9 @@ pub struct PfEntry {
     pub bit: u32,
     /// The variables (bit `Var as u8`) whose values count for this rule.
     pub vars: u128,
+    /// 0, or for a literal longer than the automaton's patterns, the index in
+    /// [`Prefilter::rests`] of the bytes that must follow the match.
+    pub rest: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -194,9 +213,14 @@ fn chain_triggers(chain_id: u32, chains: &[ChainInfo]) -> Option<crate::engine::
 
 /// Longest literal the prefilter's automaton holds. Its DFA grows with the total length of
 /// the literals: on stock CRS (about 7,000 literals) the whole literals take 90 MB, their
-/// first 8 bytes 8 MB, for about 1% more instructions per transaction (measured with
-/// callgrind on a browser GET and a 1 KB form at PL1).
+/// first 8 bytes 8 MB. The rest of a longer literal is compared where its first 8 bytes
+/// matched (so `<link rel="stylesheet" href="http://...` of a web-shell list does not let
+/// its rule run on every page with a stylesheet).
 const PREFILTER_LITERAL_MAX: usize = 8;
+
+/// A rule with more distinct literal ends than this behind one cut literal is let through on
+/// the cut literal alone (each end would be compared on every occurrence).
+const PREFILTER_RESTS_MAX: usize = 8;
 
 /// Builds the prefilter and assigns each eligible rule (and chain link) its bit.
 fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Option<Prefilter>, String> {
@@ -210,6 +234,8 @@ fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Opti
         chains: Vec<PfChain>,
         chain_index: HashMap<u32, u16>,
         targets: Vec<Target>,
+        rests: Vec<Vec<u8>>,
+        rest_index: HashMap<Vec<u8>, u32>,
     }
     impl Builder<'_> {
         fn visit(&mut self, rule: &mut Rule) {
@@ -266,12 +292,24 @@ fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Opti
                     chain_idx.push(idx);
                 }
                 for mut l in lits {
-                    // Any part of a required literal is required too: keeping only a prefix
-                    // stays sound (a few more rules run) and keeps the DFA small.
-                    l.truncate(PREFILTER_LITERAL_MAX);
+                    // The automaton holds a prefix; the rest is compared where it matched.
+                    let rest = if l.len() > PREFILTER_LITERAL_MAX {
+                        let tail = l.split_off(PREFILTER_LITERAL_MAX).to_ascii_lowercase();
+                        match self.rest_index.get(&tail) {
+                            Some(i) => *i,
+                            None => {
+                                self.rests.push(tail.clone());
+                                let i = (self.rests.len() - 1) as u32;
+                                self.rest_index.insert(tail, i);
+                                i
+                            }
+                        }
+                    } else {
+                        0
+                    };
                     if let [b] = l.as_slice() {
                         for &chain in &chain_idx {
-                            self.byte_entries[*b as usize].push(PfEntry { chain, bit, vars });
+                            self.byte_entries[*b as usize].push(PfEntry { chain, bit, vars, rest: 0 });
                         }
                         continue;
                     }
@@ -285,7 +323,7 @@ fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Opti
                         }
                     };
                     for &chain in &chain_idx {
-                        self.entries[li].push(PfEntry { chain, bit, vars });
+                        self.entries[li].push(PfEntry { chain, bit, vars, rest });
                     }
                 }
                 rule.prefilter = Some(bit);
@@ -305,6 +343,8 @@ fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Opti
         chains: Vec::new(),
         chain_index: HashMap::new(),
         targets: Vec::new(),
+        rests: vec![Vec::new()],
+        rest_index: HashMap::new(),
     };
     for r in rules.iter_mut() {
         b.visit(r);
@@ -312,11 +352,21 @@ fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Opti
     if b.nbits == 0 {
         return Ok(None);
     }
-    // Literals cut to the same prefix give the same rule the same entry many times (up to
-    // 275 copies on stock CRS): each is checked on every occurrence, so keep one.
+    // Literals cut to the same prefix give the same rule many entries (up to 275 on stock
+    // CRS), each checked on every occurrence: one entry per rule, chain and variables, with
+    // its literal ends unless one is complete already or there are too many to compare.
     for list in b.entries.iter_mut().chain(b.byte_entries.iter_mut()) {
         list.sort_unstable();
         list.dedup();
+        let mut kept: Vec<PfEntry> = Vec::with_capacity(list.len());
+        for group in list.chunk_by(|a, b| (a.bit, a.chain, a.vars) == (b.bit, b.chain, b.vars)) {
+            if group[0].rest == 0 || group.len() > PREFILTER_RESTS_MAX {
+                kept.push(PfEntry { rest: 0, ..group[0] });
+            } else {
+                kept.extend_from_slice(group);
+            }
+        }
+        *list = kept;
     }
     let chains_by_var = (0..128u32)
         .map(|v| (0..b.chains.len()).filter(|&ci| b.chains[ci].vars & (1u128 << v) != 0).map(|ci| ci as u16).collect())
@@ -327,7 +377,16 @@ fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Opti
         .match_kind(aho_corasick::MatchKind::Standard)
         .build(&b.literals)
         .map_err(|e| format!("cannot build the literal prefilter: {e}"))?;
-    Ok(Some(Prefilter { ac, entries: b.entries, byte_entries: b.byte_entries, nbits: b.nbits, chains: b.chains, targets: b.targets, chains_by_var }))
+    Ok(Some(Prefilter {
+        ac,
+        entries: b.entries,
+        byte_entries: b.byte_entries,
+        nbits: b.nbits,
+        chains: b.chains,
+        targets: b.targets,
+        chains_by_var,
+        rests: b.rests,
+    }))
 }
 
 

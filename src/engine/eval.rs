@@ -537,7 +537,7 @@ impl Transaction {
                 let hit = |text: &[u8], present: &triggers::ByteSet, k: usize, bits: &mut Vec<u64>| {
                     for m in pf.ac.find_overlapping_iter(text) {
                         for e in &pf.entries[m.pattern().as_usize()] {
-                            if e.vars & var_bit != 0 && text_of[e.chain as usize] == k {
+                            if e.vars & var_bit != 0 && text_of[e.chain as usize] == k && e.complete_at(&pf.rests, text, m.end()) {
                                 set(bits, e);
                             }
                         }
