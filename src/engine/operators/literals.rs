@@ -14,8 +14,9 @@ const MAX_EXACT: usize = 256;
 const MAX_LEN: usize = 64;
 /// Most literals a requirement may hold.
 const MAX_REQUIRED: usize = 4096;
-/// Largest byte class enumerated.
-const MAX_CLASS: usize = 4;
+/// Largest byte class enumerated (8 covers `[\s\x0b]`-style classes: on stock CRS, 2-4% fewer
+/// instructions per transaction than 4, for 0.25 MB more automaton; 16 gains nothing more).
+const MAX_CLASS: usize = 8;
 
 #[derive(Debug, Clone)]
 enum Info {
