@@ -235,7 +235,16 @@ fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Opti
         chain_index: HashMap<u32, u16>,
         targets: Vec<Target>,
         rests: Vec<Vec<u8>>,
-        rest_index: HashMap<Vec<u8>, u32>,
+        rest_index: HashMap<Vec<u8>, usize>,
+    }
+    /// The index of `key` in `list`, appending it the first time.
+    fn intern(list: &mut Vec<Vec<u8>>, index: &mut HashMap<Vec<u8>, usize>, key: Vec<u8>) -> usize {
+        if let Some(&i) = index.get(&key) {
+            return i;
+        }
+        list.push(key.clone());
+        index.insert(key, list.len() - 1);
+        list.len() - 1
     }
     impl Builder<'_> {
         fn visit(&mut self, rule: &mut Rule) {
@@ -295,15 +304,7 @@ fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Opti
                     // The automaton holds a prefix; the rest is compared where it matched.
                     let rest = if l.len() > PREFILTER_LITERAL_MAX {
                         let tail = l.split_off(PREFILTER_LITERAL_MAX).to_ascii_lowercase();
-                        match self.rest_index.get(&tail) {
-                            Some(i) => *i,
-                            None => {
-                                self.rests.push(tail.clone());
-                                let i = (self.rests.len() - 1) as u32;
-                                self.rest_index.insert(tail, i);
-                                i
-                            }
-                        }
+                        intern(&mut self.rests, &mut self.rest_index, tail) as u32
                     } else {
                         0
                     };
@@ -313,15 +314,10 @@ fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Opti
                         }
                         continue;
                     }
-                    let li = match self.lit_index.get(&l) {
-                        Some(i) => *i,
-                        None => {
-                            self.literals.push(l.clone());
-                            self.entries.push(Vec::new());
-                            self.lit_index.insert(l, self.literals.len() - 1);
-                            self.literals.len() - 1
-                        }
-                    };
+                    let li = intern(&mut self.literals, &mut self.lit_index, l);
+                    if li == self.entries.len() {
+                        self.entries.push(Vec::new());
+                    }
                     for &chain in &chain_idx {
                         self.entries[li].push(PfEntry { chain, bit, vars, rest });
                     }

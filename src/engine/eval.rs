@@ -355,9 +355,9 @@ impl Transaction {
         v
     }
 
-    #[inline(never)]
     /// The values (after transformations) for which `link`'s operator, negation included,
     /// is true. `op_false`: the operator itself is known to be false for every value.
+    #[inline(never)]
     fn find_matches(&mut self, link: &Rule, head: &Rule, keep_orig: bool, op_false: bool, found: &mut FoundBuf) {
         found.len = 0;
         let Some(op) = link.operator.as_ref() else { return };
