@@ -111,6 +111,8 @@ struct Env<'a> {
     httpbl_key: Option<&'a str>,
     geo: Option<&'a dyn GeoLookup>,
     geo_result: Option<Vec<(String, String)>>,
+    /// `param` expanded, on first use (see `OperatorEnv::expand_param`).
+    param_expanded: std::cell::OnceCell<Vec<u8>>,
 }
 
 impl OperatorEnv for Env<'_> {
@@ -121,6 +123,13 @@ impl OperatorEnv for Env<'_> {
         match MacroString::parse(text) {
             Ok(m) => m.expand_string(self.d),
             Err(_) => text.to_string(),
+        }
+    }
+
+    fn expand_param(&self, text: &str) -> Cow<'_, [u8]> {
+        match self.param.filter(|m| m.as_str() == text) {
+            Some(m) => Cow::Borrowed(self.param_expanded.get_or_init(|| m.expand_string(self.d).into_bytes())),
+            None => Cow::Owned(self.expand(text).into_bytes()),
         }
     }
 
@@ -370,7 +379,7 @@ impl Transaction {
         {
             let Transaction { d, tcache, rs, ctx, vals_pool, .. } = self;
             let rs: &Ruleset = rs;
-            let mut env = Env { d, param: op.param_macro.as_ref(), httpbl_key: rs.config.httpbl_key.as_deref(), geo: ctx.geo.as_deref(), geo_result: None };
+            let mut env = Env { d, param: op.param_macro.as_ref(), httpbl_key: rs.config.httpbl_key.as_deref(), geo: ctx.geo.as_deref(), geo_result: None, param_expanded: std::cell::OnceCell::new() };
             let mut vals: Vec<Val<'_>> = recycle(std::mem::take(vals_pool));
             for t in &link.targets {
                 vals.clear();

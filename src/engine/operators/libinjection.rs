@@ -38,6 +38,9 @@ impl Operator for DetectSqli {
         _env: &mut dyn OperatorEnv,
         captures: Option<&mut Captures>,
     ) -> bool {
+        if is_plain_word(input) {
+            return false;
+        }
         let result = libinjectionrs::detect_sqli(input);
         if !result.is_injection() {
             return false;
@@ -65,7 +68,7 @@ impl Operator for DetectXss {
         _env: &mut dyn OperatorEnv,
         captures: Option<&mut Captures>,
     ) -> bool {
-        if !libinjectionrs::detect_xss(input).is_injection() && !legacy_event_attribute(input) {
+        if is_plain_word(input) || (!libinjectionrs::detect_xss(input).is_injection() && !legacy_event_attribute(input)) {
             return false;
         }
         if let Some(caps) = captures {
@@ -74,6 +77,21 @@ impl Operator for DetectXss {
         }
         true
     }
+}
+
+/// Whether `input` is one plain word: only ASCII letters, digits and `_`. libinjection
+/// never reports such an input, so neither check has to run.
+///
+/// SQLi: the input holds no quote, comment, operator, variable, parenthesis or space, so
+/// it is tokenized once, in the no-quote context, into at most two tokens (a number or
+/// `0x`/`0b`/`1e`-style bareword, then one word); the only fingerprints of one or two
+/// tokens libinjection reports are `X` and `1C`, `NC`, `SC`, `VC` (comments), `VU` (an
+/// `@` variable) and `1U`, which it lets through when it is the only two tokens. XSS:
+/// without `<`, whitespace, `=` or quotes the HTML tokenizer sees one text or attribute
+/// value token in every context, and values are only judged after a blacklisted
+/// attribute name. `plain_words_are_never_injections` checks this against the crate.
+fn is_plain_word(input: &[u8]) -> bool {
+    input.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// libinjection 3.9's `is_black_attr` for `on*` names: at least five bytes, starting with
@@ -152,6 +170,65 @@ mod tests {
             ),
             (true, vec![Some(b"f(f(f".to_vec())])
         );
+    }
+
+    /// The shortcut in `is_plain_word` against the crate itself: every SQL keyword and
+    /// fingerprint libinjection knows that is a plain word, alone and glued to the number
+    /// forms its tokenizer reads specially, plus pseudo-random words built from them, are
+    /// reported by neither check.
+    #[test]
+    fn plain_words_are_never_injections() {
+        use libinjectionrs::sqli::sqli_data::SQL_KEYWORDS;
+        let words: Vec<&str> = SQL_KEYWORDS
+            .iter()
+            .map(|k| k.word.trim_start_matches('0'))
+            .filter(|w| super::is_plain_word(w.as_bytes()))
+            .collect();
+        assert!(words.len() > 500, "keyword table not found ({} words)", words.len());
+        let numbers = ["", "1", "12", "0", "0x", "0X", "0x1f", "0b", "0B", "0b1", "1e", "1E", "1e1", "1e1d", "1d", "1f", "1F", "1D", "9u"];
+        let mut inputs: Vec<String> = vec![String::new()];
+        for w in &words {
+            for n in numbers {
+                inputs.push(format!("{n}{w}"));
+                inputs.push(format!("{n}{}", w.to_ascii_lowercase()));
+                inputs.push(format!("{w}{n}"));
+            }
+        }
+        for n in numbers {
+            for m in numbers {
+                inputs.push(format!("{n}{m}"));
+            }
+        }
+        // Deterministic pseudo-random concatenations of keywords, numbers and letters.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |bound: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % bound as u64) as usize
+        };
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            for _ in 0..1 + next(4) {
+                match next(3) {
+                    0 => s.push_str(words[next(words.len())]),
+                    1 => s.push_str(numbers[next(numbers.len())]),
+                    _ => s.push(b"abcxyzBEQNUX_019"[next(16)] as char),
+                }
+            }
+            inputs.push(s);
+        }
+        for input in &inputs {
+            assert!(super::is_plain_word(input.as_bytes()));
+            assert!(!libinjectionrs::detect_sqli(input.as_bytes()).is_injection(), "libinjection reports SQLi in {input:?}");
+            assert!(!libinjectionrs::detect_xss(input.as_bytes()).is_injection(), "libinjection reports XSS in {input:?}");
+            assert!(!super::legacy_event_attribute(input.as_bytes()), "event attribute in {input:?}");
+        }
+        // Anything else still goes to libinjection.
+        for input in [&b"1 union select"[..], b"1'", b"a.b", b"x-y", b"1 ", b"\xc3\xa9"] {
+            assert!(!super::is_plain_word(input));
+        }
+        assert!(eval("detectSQLi", "", b"1 union select 1"));
     }
 
     #[test]

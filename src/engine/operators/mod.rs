@@ -41,6 +41,12 @@ pub use pcre_syntax::{translate_pattern, TranslatedPattern};
 pub trait OperatorEnv {
     /// Expands `%{collection.key}` macros in `text` against the transaction.
     fn expand(&self, text: &str) -> String;
+    /// The expansion of the operator's own parameter `text`: an environment that evaluates
+    /// one rule over many values may expand it once and lend the result to each value
+    /// (nothing a macro can read changes while a rule's values are being tested).
+    fn expand_param(&self, text: &str) -> Cow<'_, [u8]> {
+        Cow::Owned(self.expand(text).into_bytes())
+    }
     /// `@geoLookup` hook: looks up `addr` and fills the GEO collection; returns whether
     /// the address was found.
     fn geo_lookup(&mut self, _addr: &[u8]) -> bool {
@@ -226,10 +232,10 @@ impl MacroParam {
     }
 
     /// The parameter's value for this evaluation.
-    pub(crate) fn resolve<'a>(&'a self, env: &dyn OperatorEnv) -> Cow<'a, [u8]> {
+    pub(crate) fn resolve<'a>(&'a self, env: &'a dyn OperatorEnv) -> Cow<'a, [u8]> {
         match self {
             MacroParam::Static(bytes) => Cow::Borrowed(bytes.as_slice()),
-            MacroParam::Dynamic(text) => Cow::Owned(env.expand(text).into_bytes()),
+            MacroParam::Dynamic(text) => env.expand_param(text),
         }
     }
 }
