@@ -260,6 +260,21 @@ SecRule ARGS:x "@streq %41" "id:111,phase:2,pass,nolog,t:none,t:urlDecode,multiM
 }
 
 #[test]
+fn multi_match_tests_each_distinct_intermediate_value_once() {
+    let rs = ruleset(
+        r#"
+SecRule ARGS:y "@rx a" "id:112,phase:2,pass,nolog,t:none,t:lowercase,t:urlDecode,t:removeWhitespace,t:trim,multiMatch,setvar:tx.count=+1"
+SecRule ARGS:z "@rx a" "id:113,phase:2,pass,nolog,t:none,t:lowercase,t:urlDecode,t:removeWhitespace,t:trim,multiMatch,setvar:tx.zcount=+1"
+"#,
+    );
+    // y is "%61 B": lower-cased "%61 b" has no `a`, url-decoded "a b" and without
+    // whitespace "ab" match, trim changes nothing more (no third match).
+    let (tx, _) = run_request(&rs, &Req::get("/?y=%2561%20B&z=xyz"));
+    assert_eq!(tx_var(&tx, "count").as_deref(), Some("2"));
+    assert_eq!(tx_var(&tx, "zcount"), None);
+}
+
+#[test]
 fn capture_fills_tx_0_to_9() {
     let rs = ruleset(
         r#"

@@ -102,13 +102,18 @@ pub struct Ruleset {
 /// output of a value of its collections cannot match and is skipped without evaluating it.
 #[derive(Debug)]
 pub struct Prefilter {
-    /// Literals of two bytes or more.
-    pub ac: aho_corasick::AhoCorasick,
+    /// Literals of two bytes or more, as a DFA walked byte by byte by
+    /// [`Prefilter::for_each_literal`].
+    pub ac: aho_corasick::dfa::DFA,
+    /// The DFA's unanchored start state.
+    pub ac_start: aho_corasick::automaton::StateID,
     /// Per literal (pattern id): the rules it lets through.
     pub entries: Vec<Vec<PfEntry>>,
     /// Single-byte literals (never letters or digits): per byte, the rules it lets through.
     /// They are looked up in the set of bytes a text contains instead of being searched.
     pub byte_entries: Vec<Vec<PfEntry>>,
+    /// The bytes whose `byte_entries` are not empty.
+    pub byte_mask: crate::engine::transformations::triggers::ByteSet,
     /// Number of prefiltered rules (bits).
     pub nbits: u32,
     /// The transformation chains of the prefiltered rules.
@@ -121,6 +126,33 @@ pub struct Prefilter {
     /// The ends of literals cut to [`PREFILTER_LITERAL_MAX`] bytes (index 0 unused), checked
     /// where the cut literal matched (ASCII case-insensitively).
     pub rests: Vec<Vec<u8>>,
+}
+
+impl Prefilter {
+    /// Calls `f(literal, end)` for every occurrence of every literal in `text` (overlapping
+    /// ones included; ASCII case-insensitive), `end` being the offset just past it.
+    ///
+    /// A plain walk over the DFA's transition table: the overlapping-search iterator of the
+    /// `aho-corasick` crate costs several times more per byte for the short texts scanned
+    /// here.
+    #[inline]
+    pub fn for_each_literal(&self, text: &[u8], mut f: impl FnMut(usize, usize)) {
+        use aho_corasick::automaton::Automaton;
+        let dfa = &self.ac;
+        let mut sid = self.ac_start;
+        for (i, &b) in text.iter().enumerate() {
+            sid = dfa.next_state(aho_corasick::Anchored::No, sid, b);
+            if dfa.is_special(sid) {
+                if dfa.is_match(sid) {
+                    for k in 0..dfa.match_len(sid) {
+                        f(dfa.match_pattern(sid, k).as_usize(), i + 1);
+                    }
+                } else if dfa.is_dead(sid) {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 impl PfEntry {
@@ -367,15 +399,30 @@ fn build_prefilter(rules: &mut [&mut Rule], chains: &[ChainInfo]) -> Result<Opti
     let chains_by_var = (0..128u32)
         .map(|v| (0..b.chains.len()).filter(|&ci| b.chains[ci].vars & (1u128 << v) != 0).map(|ci| ci as u16).collect())
         .collect();
-    let ac = aho_corasick::AhoCorasick::builder()
+    let ac = aho_corasick::dfa::DFA::builder()
         .ascii_case_insensitive(true)
-        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .match_kind(aho_corasick::MatchKind::Standard)
+        .start_kind(aho_corasick::StartKind::Unanchored)
+        .prefilter(false)
         .build(&b.literals)
         .map_err(|e| format!("cannot build the literal prefilter: {e}"))?;
+    let ac_start = {
+        use aho_corasick::automaton::Automaton;
+        ac.start_state(aho_corasick::Anchored::No).map_err(|e| format!("cannot build the literal prefilter: {e}"))?
+    };
     Ok(Some(Prefilter {
         ac,
+        ac_start,
         entries: b.entries,
+        byte_mask: {
+            let mut m = [0u64; 4];
+            for (i, list) in b.byte_entries.iter().enumerate() {
+                if !list.is_empty() {
+                    m[i / 64] |= 1u64 << (i % 64);
+                }
+            }
+            m
+        },
         byte_entries: b.byte_entries,
         nbits: b.nbits,
         chains: b.chains,

@@ -270,6 +270,24 @@ fn multi_match_values<'a>(rs: &Ruleset, rule: &Rule, input: &'a [u8]) -> Vec<Cow
     out
 }
 
+/// The cached outputs of every prefix of transformation chain `chain` applied to `input`,
+/// shortest first (`None` for chains longer than 32 steps).
+fn chain_prefix_slots(tc: &mut TransformCache, rs: &Ruleset, chain: u32, input: &[u8]) -> Option<([CacheSlot; 32], usize)> {
+    let mut ids = [0u32; 32];
+    let mut n = 0;
+    let mut c = chain;
+    while c != 0 {
+        *ids.get_mut(n)? = c;
+        n += 1;
+        c = rs.chains.get(c as usize)?.parent;
+    }
+    let mut slots = [CacheSlot::Input; 32];
+    for (slot, id) in slots.iter_mut().zip(ids[..n].iter().rev()) {
+        *slot = cached_slot(tc, rs, *id, input);
+    }
+    Some((slots, n))
+}
+
 /// Sets capture slot `TX.i` (reusing the value's buffer when the slot exists).
 fn set_capture(tx: &mut super::collections::Collection, i: usize, c: &[u8]) {
     let mut buf = [0u8; 20];
@@ -401,9 +419,29 @@ impl Transaction {
                             f.captures = caps;
                         }
                     };
-                    if link.multi_match {
-                        for tv in multi_match_values(rs, link, input) {
-                            test(&tv, &mut env, found);
+                    if link.chain_id == 0 {
+                        // No transformation.
+                        test(input, &mut env, found);
+                    } else if link.multi_match {
+                        match chain_prefix_slots(tcache, rs, link.chain_id, input).filter(|_| v.var.is_stable() && matches!(v.value, Cow::Borrowed(_))) {
+                            // The value after each step is the cached output of the chain's
+                            // prefix ending there; steps that change nothing are skipped.
+                            Some((slots, n)) => {
+                                let mut prev = input;
+                                test(input, &mut env, found);
+                                for slot in &slots[..n] {
+                                    let cur = slot_bytes(tcache, *slot, input);
+                                    if cur != prev {
+                                        test(cur, &mut env, found);
+                                        prev = cur;
+                                    }
+                                }
+                            }
+                            None => {
+                                for tv in multi_match_values(rs, link, input) {
+                                    test(&tv, &mut env, found);
+                                }
+                            }
                         }
                     } else if v.var.is_stable() && matches!(v.value, Cow::Borrowed(_)) {
                         let slot = cached_slot(tcache, rs, link.chain_id, input);
@@ -544,15 +582,15 @@ impl Transaction {
                     }
                 }
                 let hit = |text: &[u8], present: &triggers::ByteSet, k: usize, bits: &mut Vec<u64>| {
-                    for m in pf.ac.find_overlapping_iter(text) {
-                        for e in &pf.entries[m.pattern().as_usize()] {
-                            if e.vars & var_bit != 0 && text_of[e.chain as usize] == k && e.complete_at(&pf.rests, text, m.end()) {
+                    pf.for_each_literal(text, |lit, end| {
+                        for e in &pf.entries[lit] {
+                            if e.vars & var_bit != 0 && text_of[e.chain as usize] == k && e.complete_at(&pf.rests, text, end) {
                                 set(bits, e);
                             }
                         }
-                    }
-                    for (w, word) in present.iter().enumerate() {
-                        let mut word = *word;
+                    });
+                    for (w, (word, mask)) in present.iter().zip(&pf.byte_mask).enumerate() {
+                        let mut word = *word & *mask;
                         while word != 0 {
                             let b = w * 64 + word.trailing_zeros() as usize;
                             word &= word - 1;
