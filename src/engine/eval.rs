@@ -321,8 +321,9 @@ impl Transaction {
         // The transaction's data may have grown since the last phase.
         self.prefilter_fresh = false;
         let rs = self.rs.clone();
-        let Some(entries) = rs.phases.get(usize::from(phase.saturating_sub(1))) else { return };
-        for entry in entries {
+        let phase_index = phase.saturating_sub(1);
+        let Some(entries) = rs.phases.get(usize::from(phase_index)) else { return };
+        for (index, entry) in entries.iter().enumerate() {
             if let Some(m) = &self.skip_marker {
                 if let Entry::Marker(n) = entry {
                     if n == m {
@@ -345,6 +346,7 @@ impl Transaction {
             if !self.removed_tags.is_empty() && self.removed_tags.iter().any(|t| rule.has_tag(t)) {
                 continue;
             }
+            self.d.cur_rule = Some((phase_index, index as u32));
             self.eval_rule(rule);
             if self.intervention.is_some() {
                 break;
@@ -353,7 +355,6 @@ impl Transaction {
     }
 
     fn eval_rule(&mut self, rule: &Arc<Rule>) {
-        self.d.cur_rule = Some(rule.clone());
         let mut st: Box<MsgState> = self.msg_state.take().unwrap_or_default();
         st.reset();
         if self.eval_link(rule, rule, &mut st) {

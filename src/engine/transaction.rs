@@ -262,6 +262,7 @@ impl Transaction {
             start: Some(Instant::now()),
             start_time: Some(chrono::Local::now()),
             web_app_id: cfg.web_app_id.as_bytes().to_vec(),
+            rules: Some(rs.clone()),
             ..Data::default()
         };
         d.protocol = b"HTTP/1.1".to_vec();

@@ -120,7 +120,12 @@ pub struct Data {
     pub matched_len: usize,
 
     pub highest_severity: Option<u8>,
-    pub cur_rule: Option<Arc<Rule>>,
+    /// The rule being evaluated, as (phase index, entry index) into `rules`' phases: a
+    /// position instead of a shared pointer, whose reference count every rule evaluation
+    /// would otherwise update.
+    pub cur_rule: Option<(u8, u32)>,
+    /// The rule set of the transaction (for `cur_rule`).
+    pub rules: Option<Arc<super::compile::Ruleset>>,
     pub start: Option<Instant>,
     pub start_time: Option<chrono::DateTime<chrono::Local>>,
 }
@@ -180,6 +185,15 @@ fn key_ok(t: &Target, key: &[u8]) -> bool {
 }
 
 impl Data {
+    /// The rule being evaluated (the head of its chain), if any.
+    pub fn current_rule(&self) -> Option<&Rule> {
+        let (phase, index) = self.cur_rule?;
+        match self.rules.as_ref()?.phases.get(usize::from(phase))?.get(index as usize)? {
+            super::rule::Entry::Rule(r) => Some(r),
+            super::rule::Entry::Marker(_) => None,
+        }
+    }
+
     /// Forgets MATCHED_VAR(S) (a rule did not match), keeping the buffers.
     pub fn clear_matched(&mut self) {
         self.has_matched_var = false;
@@ -330,7 +344,7 @@ impl Data {
             }
             Geo => self.collection(var, t, &self.geo, out),
             Rule => {
-                let Some(r) = &self.cur_rule else { return };
+                let Some(r) = self.current_rule() else { return };
                 let items: [(&[u8], Cow<'a, [u8]>); 8] = [
                     (b"id", num(r.id)),
                     (b"phase", num(r.phase)),
@@ -565,7 +579,7 @@ impl Data {
 impl Resolve for Data {
     fn resolve(&self, var: Var, key: Option<&[u8]>, out: &mut Vec<u8>) -> bool {
         if var == Var::Rule {
-            if let (Some(r), Some(b"severity")) = (&self.cur_rule, key) {
+            if let (Some(r), Some(b"severity")) = (self.current_rule(), key) {
                 if let Some(s) = r.severity {
                     out.extend_from_slice(severity_name(s).as_bytes());
                     return true;
