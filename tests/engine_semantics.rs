@@ -438,3 +438,20 @@ SecRule REQBODY_ERROR "!@eq 0" "id:221,phase:2,deny,status:400,msg:'%{REQBODY_ER
     let (_, i) = run_request(&rs, &Req::post("/api", "application/json", br#"{"a":1}"#));
     assert!(i.is_none());
 }
+
+#[test]
+fn rule_variables_name_the_rule_being_evaluated() {
+    let rs = ruleset(
+        r#"
+SecRule ARGS:a "@streq x" "id:140,phase:1,pass,nolog,severity:CRITICAL,setvar:tx.rid=%{rule.id},setvar:tx.sev=%{rule.severity},setvar:tx.ph=%{RULE.phase}"
+SecRule RULE:id "@eq 141" "id:141,phase:2,pass,nolog,setvar:tx.selfid=%{RULE.id}"
+SecAction "id:142,phase:2,pass,nolog,setvar:tx.later=%{rule.id}"
+"#,
+    );
+    let (tx, _) = run_request(&rs, &Req::get("/?a=x"));
+    assert_eq!(tx_var(&tx, "rid").as_deref(), Some("140"));
+    assert_eq!(tx_var(&tx, "sev").as_deref(), Some("CRITICAL"));
+    assert_eq!(tx_var(&tx, "ph").as_deref(), Some("1"));
+    assert_eq!(tx_var(&tx, "selfid").as_deref(), Some("141"));
+    assert_eq!(tx_var(&tx, "later").as_deref(), Some("142"));
+}
