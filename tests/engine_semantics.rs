@@ -455,3 +455,26 @@ SecAction "id:142,phase:2,pass,nolog,setvar:tx.later=%{rule.id}"
     assert_eq!(tx_var(&tx, "selfid").as_deref(), Some("141"));
     assert_eq!(tx_var(&tx, "later").as_deref(), Some("142"));
 }
+
+#[test]
+fn single_tx_variable_rules_count_negate_and_name_their_match() {
+    let rs = ruleset(
+        r#"
+SecAction "id:150,phase:1,pass,nolog,setvar:tx.a=5"
+SecRule &TX:a "@eq 1" "id:151,phase:1,pass,nolog,setvar:tx.c1=1"
+SecRule &TX:missing "@eq 0" "id:152,phase:1,pass,nolog,setvar:tx.c0=1"
+SecRule TX:missing "!@eq 1" "id:153,phase:1,pass,nolog,setvar:tx.neg_missing=1"
+SecRule TX:a "!@eq 1" "id:154,phase:1,pass,nolog,setvar:tx.neg=1"
+SecRule TX:A "@gt 4" "id:155,phase:1,pass,nolog,setvar:tx.mv=%{MATCHED_VAR_NAME},setvar:tx.mval=%{MATCHED_VAR}"
+SecRule TX:a "@lt %{tx.a}" "id:156,phase:1,pass,nolog,setvar:tx.lt_self=1"
+"#,
+    );
+    let (tx, _) = run_request(&rs, &Req::get("/"));
+    assert_eq!(tx_var(&tx, "c1").as_deref(), Some("1"));
+    assert_eq!(tx_var(&tx, "c0").as_deref(), Some("1"));
+    assert_eq!(tx_var(&tx, "neg_missing"), None, "a missing variable is not tested, negated or not");
+    assert_eq!(tx_var(&tx, "neg").as_deref(), Some("1"));
+    assert_eq!(tx_var(&tx, "mv").as_deref(), Some("TX:a"));
+    assert_eq!(tx_var(&tx, "mval").as_deref(), Some("5"));
+    assert_eq!(tx_var(&tx, "lt_self"), None);
+}

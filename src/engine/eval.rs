@@ -43,6 +43,18 @@ impl FoundBuf {
         self.items.len() <= 256 && self.items.iter().all(|f| f.name.capacity() + f.orig.capacity() + f.value.capacity() <= 64 * 1024)
     }
 
+    /// Records a match of value `v` (`orig`: its untransformed text, when kept) whose
+    /// transformed text is `tv`.
+    fn record(&mut self, v: &Val<'_>, orig: Option<&[u8]>, tv: &[u8], captures: Option<Captures>) {
+        let f = self.next_slot();
+        v.write_full_name(&mut f.name);
+        if let Some(o) = orig {
+            f.orig.extend_from_slice(o);
+        }
+        f.value.extend_from_slice(tv);
+        f.captures = captures;
+    }
+
     /// The next entry, emptied (its buffers keep their allocations).
     fn next_slot(&mut self) -> &mut Found {
         if self.len == self.items.len() {
@@ -394,6 +406,9 @@ impl Transaction {
         } else {
             self.runtime_exclusions(head)
         };
+        if excl.is_empty() && self.find_single_tx_match(link, op, keep_orig, op_false, found) {
+            return;
+        }
         let geo_result;
         {
             let Transaction { d, tcache, rs, ctx, vals_pool, .. } = self;
@@ -411,13 +426,7 @@ impl Transaction {
                     let test = |tv: &[u8], env: &mut Env<'_>, found: &mut FoundBuf| {
                         let mut caps = (link.capture && !op.negated).then(Captures::default);
                         if (!op_false && op.op.evaluate(tv, env, caps.as_mut())) != op.negated {
-                            let f = found.next_slot();
-                            v.write_full_name(&mut f.name);
-                            if keep_orig {
-                                f.orig.extend_from_slice(input);
-                            }
-                            f.value.extend_from_slice(tv);
-                            f.captures = caps;
+                            found.record(v, keep_orig.then_some(input), tv, caps);
                         }
                     };
                     if link.chain_id == 0 {
@@ -463,6 +472,35 @@ impl Transaction {
                 self.d.geo.set(k.as_bytes(), v.into_bytes());
             }
         }
+    }
+
+    /// `find_matches` for the commonest shape of CRS's bookkeeping rules (paranoia-level
+    /// gates, initialisation checks, score comparisons): one TX variable named literally (or
+    /// its count), no transformation, no capture. Returns false, having done nothing, for
+    /// any other link.
+    fn find_single_tx_match(&mut self, link: &Rule, op: &super::rule::RuleOperator, keep_orig: bool, op_false: bool, found: &mut FoundBuf) -> bool {
+        let [t] = link.targets.as_slice() else { return false };
+        let (Var::Tx, Some(super::vars::KeySel::Key(key)), true, 0, false) = (t.var, &t.key, t.exclusions.is_empty(), link.chain_id, link.capture) else {
+            return false;
+        };
+        let Transaction { d, rs, ctx, .. } = self;
+        let item = d.tx.get_item_lc(key);
+        let v = match (t.count, item) {
+            (true, _) => Val { var: t.var, key: Cow::Borrowed(b""), value: Cow::Borrowed(if item.is_some() { b"1" } else { b"0" }) },
+            (false, Some((name, value))) => Val { var: t.var, key: Cow::Borrowed(name), value: Cow::Borrowed(value) },
+            // No such variable: nothing to test, no match (negated or not).
+            (false, None) => return true,
+        };
+        let mut env = Env { d, param: op.param_macro.as_ref(), httpbl_key: rs.config.httpbl_key.as_deref(), geo: ctx.geo.as_deref(), geo_result: None, param_expanded: std::cell::OnceCell::new() };
+        if (!op_false && op.op.evaluate(&v.value, &mut env, None)) != op.negated {
+            found.record(&v, keep_orig.then_some(&v.value), &v.value, None);
+        }
+        if let Some(fields) = env.geo_result.take() {
+            for (k, val) in fields {
+                self.d.geo.set(k.as_bytes(), val.into_bytes());
+            }
+        }
+        true
     }
 
     /// Whether the prefilter lets rule bit `bit` through in this phase.
