@@ -174,12 +174,24 @@ fn cached_slot(tc: &mut TransformCache, rs: &Ruleset, chain: u32, input: &[u8]) 
     if chain == 0 {
         return CacheSlot::Input;
     }
-    let key = (input.as_ptr() as usize, input.len(), chain);
-    if let Some(s) = tc.map.get(&key) {
-        return *s;
+    let row = tc.row(rs.chains.len(), input);
+    slot_in_row(tc, rs, row, chain, input)
+}
+
+/// `cached_slot` for a value whose row is known.
+fn slot_in_row(tc: &mut TransformCache, rs: &Ruleset, row: u32, chain: u32, input: &[u8]) -> CacheSlot {
+    if chain == 0 {
+        return CacheSlot::Input;
+    }
+    let idx = row as usize * tc.width + chain as usize;
+    match tc.slots.get(idx) {
+        Some(&TransformCache::UNKNOWN) => {}
+        Some(0) => return CacheSlot::Input,
+        Some(&k) => return CacheSlot::Slab(k - 1),
+        None => return CacheSlot::Input,
     }
     let Some(info) = rs.chains.get(chain as usize) else { return CacheSlot::Input };
-    let parent = cached_slot(tc, rs, info.parent, input);
+    let parent = slot_in_row(tc, rs, row, info.parent, input);
     let owned = {
         let base: &[u8] = match parent {
             CacheSlot::Input => input,
@@ -197,7 +209,12 @@ fn cached_slot(tc: &mut TransformCache, rs: &Ruleset, chain: u32, input: &[u8]) 
             CacheSlot::Slab((tc.slab.len() - 1) as u32)
         }
     };
-    tc.map.insert(key, slot);
+    if let Some(s) = tc.slots.get_mut(idx) {
+        *s = match slot {
+            CacheSlot::Input => 0,
+            CacheSlot::Slab(i) => i + 1,
+        };
+    }
     slot
 }
 
@@ -294,8 +311,9 @@ fn chain_prefix_slots(tc: &mut TransformCache, rs: &Ruleset, chain: u32, input: 
         c = rs.chains.get(c as usize)?.parent;
     }
     let mut slots = [CacheSlot::Input; 32];
+    let row = tc.row(rs.chains.len(), input);
     for (slot, id) in slots.iter_mut().zip(ids[..n].iter().rev()) {
-        *slot = cached_slot(tc, rs, *id, input);
+        *slot = slot_in_row(tc, rs, row, *id, input);
     }
     Some((slots, n))
 }
@@ -560,6 +578,7 @@ impl Transaction {
                 let raw: &[u8] = &v.value;
                 let cacheable = matches!(v.value, Cow::Borrowed(_));
                 let present = triggers::present(raw);
+                let mut row: Option<u32> = None;
                 slots.clear();
                 owned.clear();
                 text_of.fill(0);
@@ -577,7 +596,8 @@ impl Transaction {
                         }
                     }
                     if cacheable {
-                        if let CacheSlot::Slab(i) = cached_slot(tcache, rs, c.chain_id, raw) {
+                        let r = *row.get_or_insert_with(|| tcache.row(rs.chains.len(), raw));
+                        if let CacheSlot::Slab(i) = slot_in_row(tcache, rs, r, c.chain_id, raw) {
                             let k = match slots.iter().position(|s| *s == i) {
                                 Some(k) => k,
                                 None => {

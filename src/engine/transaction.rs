@@ -75,11 +75,38 @@ pub struct AuditRecord {
     pub json: bool,
 }
 
-/// Per-transaction transformation cache: (value address, length, chain id) -> result.
+/// Per-transaction transformation cache. Each value (by address and length) that some
+/// chain was applied to has a row with one entry per transformation chain of the ruleset,
+/// so a chain and all its prefixes are looked up with one hash lookup for the value.
 #[derive(Debug, Default)]
 pub(super) struct TransformCache {
-    pub map: std::collections::HashMap<(usize, usize, u32), CacheSlot, super::collections::FxBuild>,
+    /// Value (address, length) -> its row.
+    pub rows: std::collections::HashMap<(usize, usize), u32, super::collections::FxBuild>,
+    /// `width` entries per row, by chain id: [`TransformCache::UNKNOWN`], 0 (the value
+    /// unchanged) or k + 1 (`slab[k]`).
+    pub slots: Vec<u32>,
+    /// Entries per row: the ruleset's number of chains (set by the first row).
+    pub width: usize,
     pub slab: Vec<Vec<u8>>,
+}
+
+impl TransformCache {
+    /// A slot whose chain has not been applied yet.
+    pub const UNKNOWN: u32 = u32::MAX;
+
+    /// The row of `input`, added (all chains unknown) on first use.
+    pub fn row(&mut self, chains: usize, input: &[u8]) -> u32 {
+        if self.rows.is_empty() {
+            self.width = chains;
+            self.slots.clear();
+        }
+        let next = self.rows.len() as u32;
+        let row = *self.rows.entry((input.as_ptr() as usize, input.len())).or_insert(next);
+        if row == next {
+            self.slots.resize(self.slots.len() + self.width, Self::UNKNOWN);
+        }
+        row
+    }
 }
 
 thread_local! {
@@ -92,13 +119,17 @@ thread_local! {
 
 /// Caches larger than this are not kept for reuse.
 const TCACHE_POOL_MAX_ENTRIES: usize = 4096;
+/// Caches whose rows took more slots than this are not kept for reuse.
+const TCACHE_POOL_MAX_SLOTS: usize = 256 * 1024;
 /// How many caches one thread keeps.
 const TCACHE_POOL_MAX: usize = 8;
 
 impl TransformCache {
     fn fresh() -> Self {
         TransformCache {
-            map: std::collections::HashMap::with_capacity_and_hasher(256, Default::default()),
+            rows: std::collections::HashMap::with_capacity_and_hasher(128, Default::default()),
+            slots: Vec::new(),
+            width: 0,
             slab: Vec::with_capacity(64),
         }
     }
@@ -114,10 +145,11 @@ impl TransformCache {
 
     /// Empties the cache and keeps it for the next transaction of this thread.
     pub(super) fn give_back(mut self) {
-        if self.map.capacity() > TCACHE_POOL_MAX_ENTRIES || self.slab.capacity() > TCACHE_POOL_MAX_ENTRIES {
+        if self.rows.capacity() > TCACHE_POOL_MAX_ENTRIES || self.slab.capacity() > TCACHE_POOL_MAX_ENTRIES || self.slots.capacity() > TCACHE_POOL_MAX_SLOTS {
             return;
         }
-        self.map.clear();
+        self.rows.clear();
+        self.slots.clear();
         self.slab.clear();
         keep_for_reuse(&TCACHE_POOL, self);
     }
@@ -137,7 +169,7 @@ fn keep_for_reuse<T: 'static>(pool: &'static std::thread::LocalKey<std::cell::Re
 
 impl Drop for Transaction {
     fn drop(&mut self) {
-        let tc = std::mem::replace(&mut self.tcache, TransformCache { map: Default::default(), slab: Vec::new() });
+        let tc = std::mem::take(&mut self.tcache);
         tc.give_back();
         let fb = std::mem::take(&mut self.found_pool);
         if fb.reusable() {

@@ -122,6 +122,11 @@ fn legacy_event_attribute(input: &[u8]) -> bool {
         Html5Flags::ValueDoubleQuote,
         Html5Flags::ValueBackQuote,
     ];
+    // Both cases need an `on` in the input (tokens are slices of it): most values have
+    // none and need no parsing.
+    if !input.windows(2).any(|w| w.eq_ignore_ascii_case(b"on")) {
+        return false;
+    }
     CONTEXTS.iter().any(|&context| {
         let mut html = Html5State::new(input, context);
         let mut event = false;
