@@ -217,6 +217,21 @@ const CATALOGUE: &[(&str, Var, bool)] = &[
     ("MSC_PCRE_LIMITS_EXCEEDED", Var::MscPcreLimitsExceeded, false),
 ];
 
+/// [`CATALOGUE`] indexed by variable (its first name for each): name and collection flag
+/// are asked for every match recorded, a search of the catalogue each time was measurable.
+fn by_var() -> &'static [(&'static str, bool)] {
+    static TABLE: std::sync::OnceLock<Vec<(&'static str, bool)>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let len = CATALOGUE.iter().map(|&(_, v, _)| v as usize + 1).max().unwrap_or(0);
+        let mut t: Vec<Option<(&'static str, bool)>> = vec![None; len];
+        for &(n, v, c) in CATALOGUE {
+            let e = t[v as usize].get_or_insert((n, c));
+            e.1 |= c;
+        }
+        t.into_iter().map(|e| e.unwrap_or(("UNKNOWN", false))).collect()
+    })
+}
+
 impl Var {
     /// Looks a variable up by its SecLang name (case-insensitive).
     pub fn from_name(name: &str) -> Option<Var> {
@@ -228,16 +243,12 @@ impl Var {
 
     /// The canonical SecLang name.
     pub fn name(self) -> &'static str {
-        CATALOGUE
-            .iter()
-            .find(|&&(_, v, _)| v == self)
-            .map(|&(n, _, _)| n)
-            .unwrap_or("UNKNOWN")
+        by_var().get(self as usize).map_or("UNKNOWN", |e| e.0)
     }
 
     /// Whether the variable is a collection (accepts `:key` selection).
     pub fn is_collection(self) -> bool {
-        CATALOGUE.iter().any(|&(_, v, c)| v == self && c)
+        by_var().get(self as usize).is_some_and(|e| e.1)
     }
 
     /// Persistent (initcol) collections.
@@ -398,6 +409,19 @@ pub fn parse_target_pattern(text: &str) -> Result<TargetPattern, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn name_and_collection_flag_come_from_the_catalogue() {
+        for &(n, v, _) in super::CATALOGUE {
+            let first = super::CATALOGUE.iter().find(|e| e.1 == v).map(|e| e.0);
+            assert_eq!(Some(v.name()), first, "{n}");
+            assert_eq!(v.is_collection(), super::CATALOGUE.iter().any(|e| e.1 == v && e.2), "{n}");
+            assert_eq!(Var::from_name(v.name()), Some(v));
+        }
+        assert_eq!(Var::RequestHeaders.name(), "REQUEST_HEADERS");
+        assert!(Var::Tx.is_collection() && !Var::RequestUri.is_collection());
+    }
+
     use super::*;
 
     #[test]
