@@ -127,6 +127,13 @@ struct Env<'a> {
     param_expanded: std::cell::OnceCell<Vec<u8>>,
 }
 
+impl<'a> Env<'a> {
+    #[inline]
+    fn new(d: &'a Data, op: &'a super::rule::RuleOperator, rs: &'a Ruleset, ctx: &'a super::transaction::EngineContext) -> Self {
+        Env { d, param: op.param_macro.as_ref(), httpbl_key: rs.config.httpbl_key.as_deref(), geo: ctx.geo.as_deref(), geo_result: None, param_expanded: std::cell::OnceCell::new() }
+    }
+}
+
 impl OperatorEnv for Env<'_> {
     fn expand(&self, text: &str) -> String {
         if let Some(m) = self.param.filter(|m| m.as_str() == text) {
@@ -188,7 +195,16 @@ fn slot_in_row(tc: &mut TransformCache, rs: &Ruleset, row: u32, chain: u32, inpu
         Some(&TransformCache::UNKNOWN) => {}
         Some(0) => return CacheSlot::Input,
         Some(&k) => return CacheSlot::Slab(k - 1),
-        None => return CacheSlot::Input,
+        // Not a chain of this ruleset's table (cannot happen): computed, not cached.
+        None => {
+            return match chain_uncached(rs, chain, input) {
+                Some(v) => {
+                    tc.slab.push(v);
+                    CacheSlot::Slab((tc.slab.len() - 1) as u32)
+                }
+                None => CacheSlot::Input,
+            };
+        }
     }
     let Some(info) = rs.chains.get(chain as usize) else { return CacheSlot::Input };
     let parent = slot_in_row(tc, rs, row, info.parent, input);
@@ -431,7 +447,7 @@ impl Transaction {
         {
             let Transaction { d, tcache, rs, ctx, vals_pool, .. } = self;
             let rs: &Ruleset = rs;
-            let mut env = Env { d, param: op.param_macro.as_ref(), httpbl_key: rs.config.httpbl_key.as_deref(), geo: ctx.geo.as_deref(), geo_result: None, param_expanded: std::cell::OnceCell::new() };
+            let mut env = Env::new(d, op, rs, ctx);
             let mut vals: Vec<Val<'_>> = recycle(std::mem::take(vals_pool));
             for t in &link.targets {
                 vals.clear();
@@ -486,9 +502,15 @@ impl Transaction {
             *vals_pool = recycle(vals);
         }
         if let Some(fields) = geo_result {
-            for (k, v) in fields {
-                self.d.geo.set(k.as_bytes(), v.into_bytes());
-            }
+            self.set_geo(fields);
+        }
+    }
+
+    /// Fills the GEO collection with what an `@geoLookup` found.
+    #[cold]
+    fn set_geo(&mut self, fields: Vec<(String, String)>) {
+        for (k, v) in fields {
+            self.d.geo.set(k.as_bytes(), v.into_bytes());
         }
     }
 
@@ -509,14 +531,12 @@ impl Transaction {
             // No such variable: nothing to test, no match (negated or not).
             (false, None) => return true,
         };
-        let mut env = Env { d, param: op.param_macro.as_ref(), httpbl_key: rs.config.httpbl_key.as_deref(), geo: ctx.geo.as_deref(), geo_result: None, param_expanded: std::cell::OnceCell::new() };
+        let mut env = Env::new(d, op, rs, ctx);
         if (!op_false && op.op.evaluate(&v.value, &mut env, None)) != op.negated {
             found.record(&v, keep_orig.then_some(&v.value), &v.value, None);
         }
         if let Some(fields) = env.geo_result.take() {
-            for (k, val) in fields {
-                self.d.geo.set(k.as_bytes(), val.into_bytes());
-            }
+            self.set_geo(fields);
         }
         true
     }
