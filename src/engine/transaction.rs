@@ -90,6 +90,21 @@ pub(super) struct TransformCache {
     pub slab: Vec<Vec<u8>>,
 }
 
+thread_local! {
+    /// Emptied transformation caches of finished transactions, reused by the next ones on
+    /// the same thread (their hash table, rows and slab keep their allocations).
+    static TCACHE_POOL: std::cell::RefCell<Vec<TransformCache>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The same for the matched-value buffers.
+    static FOUND_POOL: std::cell::RefCell<Vec<super::eval::FoundBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Caches larger than this are not kept for reuse.
+const TCACHE_POOL_MAX_ENTRIES: usize = 4096;
+/// Caches whose rows took more slots than this are not kept for reuse.
+const TCACHE_POOL_MAX_SLOTS: usize = 256 * 1024;
+/// How many caches one thread keeps.
+const TCACHE_POOL_MAX: usize = 8;
+
 impl TransformCache {
     /// A slot whose chain has not been applied yet.
     pub const UNKNOWN: u32 = u32::MAX;
@@ -107,24 +122,7 @@ impl TransformCache {
         }
         row
     }
-}
 
-thread_local! {
-    /// Emptied transformation caches of finished transactions, reused by the next ones on
-    /// the same thread (their hash table and slab keep their allocations).
-    static TCACHE_POOL: std::cell::RefCell<Vec<TransformCache>> = const { std::cell::RefCell::new(Vec::new()) };
-    /// The same for the matched-value buffers.
-    static FOUND_POOL: std::cell::RefCell<Vec<super::eval::FoundBuf>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Caches larger than this are not kept for reuse.
-const TCACHE_POOL_MAX_ENTRIES: usize = 4096;
-/// Caches whose rows took more slots than this are not kept for reuse.
-const TCACHE_POOL_MAX_SLOTS: usize = 256 * 1024;
-/// How many caches one thread keeps.
-const TCACHE_POOL_MAX: usize = 8;
-
-impl TransformCache {
     fn fresh() -> Self {
         TransformCache {
             rows: std::collections::HashMap::with_capacity_and_hasher(128, Default::default()),

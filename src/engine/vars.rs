@@ -409,20 +409,19 @@ pub fn parse_target_pattern(text: &str) -> Result<TargetPattern, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn name_and_collection_flag_come_from_the_catalogue() {
-        for &(n, v, _) in super::CATALOGUE {
-            let first = super::CATALOGUE.iter().find(|e| e.1 == v).map(|e| e.0);
+        for &(n, v, _) in CATALOGUE {
+            let first = CATALOGUE.iter().find(|e| e.1 == v).map(|e| e.0);
             assert_eq!(Some(v.name()), first, "{n}");
-            assert_eq!(v.is_collection(), super::CATALOGUE.iter().any(|e| e.1 == v && e.2), "{n}");
+            assert_eq!(v.is_collection(), CATALOGUE.iter().any(|e| e.1 == v && e.2), "{n}");
             assert_eq!(Var::from_name(v.name()), Some(v));
         }
         assert_eq!(Var::RequestHeaders.name(), "REQUEST_HEADERS");
         assert!(Var::Tx.is_collection() && !Var::RequestUri.is_collection());
     }
-
-    use super::*;
 
     #[test]
     fn names_round_trip_and_are_case_insensitive() {
