@@ -478,3 +478,35 @@ SecRule TX:a "@lt %{tx.a}" "id:156,phase:1,pass,nolog,setvar:tx.lt_self=1"
     assert_eq!(tx_var(&tx, "mval").as_deref(), Some("5"));
     assert_eq!(tx_var(&tx, "lt_self"), None);
 }
+
+/// The literal prefilter also skips single values of a rule it lets run: values that lack
+/// every literal of the rule after the rule's transformations. Values whose literal only
+/// appears after a transformation, negated operators (which match the values without the
+/// literal) and multiMatch steps must come out as without the prefilter.
+#[test]
+fn prefilter_skips_values_without_literals_only() {
+    let rs = ruleset(
+        "SecRule ARGS \"@rx adm[i]n\" \"id:10,phase:2,pass,t:none,t:urlDecode,setvar:tx.hits=+1,setvar:'tx.names=%{tx.names} %{MATCHED_VAR_NAME}'\"\n\
+         SecRule ARGS \"!@rx adm[i]n\" \"id:11,phase:2,pass,t:none,setvar:tx.misses=+1,setvar:'tx.other=%{tx.other} %{MATCHED_VAR_NAME}'\"\n\
+         SecRule ARGS \"@rx adm[i]n\" \"id:12,phase:2,pass,t:none,multiMatch,t:urlDecode,t:lowercase,setvar:tx.steps=+1\"\n",
+    );
+    let req = Req::get("/?a=hello&b=ADMIN&c=%2561dmin&d=x+admin+y");
+    let (tx, _) = run_request(&rs, &req);
+    assert_eq!(tx_var(&tx, "hits").as_deref(), Some("2"));
+    assert_eq!(tx_var(&tx, "names").as_deref(), Some(" ARGS:c ARGS:d"));
+    assert_eq!(tx_var(&tx, "misses").as_deref(), Some("3"));
+    assert_eq!(tx_var(&tx, "other").as_deref(), Some(" ARGS:a ARGS:b ARGS:c"));
+    let mut plain = Transaction::new(rs.clone(), Arc::new(EngineContext::default()), None);
+    plain.disable_prefilter();
+    plain.process_connection("192.0.2.10", 50000, "198.51.100.1", 80);
+    plain.process_uri(req.uri.as_bytes(), b"GET", "1.1");
+    for (k, v) in &req.headers {
+        plain.add_request_header(k.as_bytes(), v.as_bytes());
+    }
+    plain.process_request_headers();
+    plain.process_request_body();
+    for v in ["hits", "names", "misses", "other", "steps"] {
+        assert_eq!(tx_var(&tx, v), tx_var(&plain, v), "tx.{v}");
+    }
+    assert!(tx_var(&tx, "steps").is_some_and(|s| s.parse::<u32>().unwrap() >= 3), "{:?}", tx_var(&tx, "steps"));
+}

@@ -86,7 +86,17 @@ fn requests(path: &Path) -> Vec<Req> {
     out
 }
 
-fn run(rs: &Arc<Ruleset>, r: &Req, prefilter: bool) -> Vec<u64> {
+/// What one request did: the rules that matched, and what their messages and the anomaly
+/// scores say about which values matched (the prefilter also skips single values of a rule
+/// that runs, which must not change the values a rule matched or how often it scored).
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    ids: Vec<u64>,
+    messages: Vec<String>,
+    scores: Vec<String>,
+}
+
+fn run(rs: &Arc<Ruleset>, r: &Req, prefilter: bool) -> Outcome {
     let mut tx = Transaction::new(rs.clone(), Arc::new(EngineContext::default()), Some("x".into()));
     if !prefilter {
         tx.disable_prefilter();
@@ -104,7 +114,12 @@ fn run(rs: &Arc<Ruleset>, r: &Req, prefilter: bool) -> Vec<u64> {
     tx.append_response_body(&r.body);
     tx.process_response_body();
     tx.process_logging();
-    tx.matched_rule_ids().to_vec()
+    let messages = tx.messages().iter().map(|m| format!("{} {} [{}] [{}]", m.rule.id, m.match_text, m.message, m.data)).collect();
+    let scores = ["blocking_inbound_anomaly_score", "detection_inbound_anomaly_score", "blocking_outbound_anomaly_score", "detection_outbound_anomaly_score"]
+        .iter()
+        .map(|v| format!("{v}={}", String::from_utf8_lossy(tx.tx_var(v).unwrap_or_default())))
+        .collect();
+    Outcome { ids: tx.matched_rule_ids().to_vec(), messages, scores }
 }
 
 #[test]
@@ -127,18 +142,18 @@ fn prefilter_never_changes_which_rules_match() {
             let b = run(&rs, &r, false);
             assert_eq!(a, b, "{}: {} {}", f.display(), r.method, String::from_utf8_lossy(&r.uri));
             n += 1;
-            if a.iter().any(|id| (910000..949000).contains(id)) {
+            if a.ids.iter().any(|id| (910000..949000).contains(id)) {
                 matched_any += 1;
             }
             // Response rules past the negated `!@pmFromFile` guards (951100 and the like, which
             // the prefilter decides when none of their phrases occurs), not paranoia gates.
-            if a.iter().any(|id| (951110..956000).contains(id) && id % 1000 >= 110) {
+            if a.ids.iter().any(|id| (951110..956000).contains(id) && id % 1000 >= 110) {
                 response_rules += 1;
             }
         }
     }
     println!(
-        "prefilter equivalence: {n} requests, {matched_any} with attack rules matched, {response_rules} with response rules matched, identical decisions"
+        "prefilter equivalence: {n} requests, {matched_any} with attack rules matched, {response_rules} with response rules matched, identical decisions, messages and scores"
     );
     assert!(n > 3000, "too few requests read ({n})");
     assert!(matched_any > 2000, "the corpus should trigger attack rules ({matched_any})");

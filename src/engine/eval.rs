@@ -445,10 +445,14 @@ impl Transaction {
         }
         let geo_result;
         {
-            let Transaction { d, tcache, rs, ctx, vals_pool, .. } = self;
+            let Transaction { d, tcache, rs, ctx, vals_pool, prefilter_on, prefilter_fresh, .. } = self;
             let rs: &Ruleset = rs;
             let mut env = Env::new(d, op, rs, ctx);
             let mut vals: Vec<Val<'_>> = recycle(std::mem::take(vals_pool));
+            // The link's prefilter bit, when the prefilter ran for this phase: values it
+            // scanned without finding one of the link's literals are not tested (with a
+            // negated operator they are: the transformed value is recorded as the match).
+            let pf_bit = link.prefilter.filter(|_| *prefilter_on && *prefilter_fresh && !op_false && !op.negated);
             for t in &link.targets {
                 vals.clear();
                 d.resolve(t, &mut vals);
@@ -457,6 +461,11 @@ impl Transaction {
                         continue;
                     }
                     let input: &[u8] = &v.value;
+                    if let Some(bit) = pf_bit {
+                        if matches!(v.value, Cow::Borrowed(_)) && v.var.is_stable() && tcache.pf_rules_out(input, v.var, bit) {
+                            continue;
+                        }
+                    }
                     let test = |tv: &[u8], env: &mut Env<'_>, found: &mut FoundBuf| {
                         let mut caps = (link.capture && !op.negated).then(Captures::default);
                         if (!op_false && op.op.evaluate(tv, env, caps.as_mut())) != op.negated {
@@ -583,8 +592,10 @@ impl Transaction {
         let mut owned: Vec<Vec<u8>> = Vec::new();
         // Per text index: the index of the first text equal to it (0 = the raw value).
         let mut remap: Vec<usize> = Vec::new();
-        let set = |bits: &mut Vec<u64>, e: &super::compile::PfEntry| {
-            if let Some(w) = bits.get_mut(e.bit as usize / 64) {
+        // The bits of the rules the current value lets through.
+        let mut vbits = vec![0u64; bits.len()];
+        let set = |vbits: &mut [u64], e: &super::compile::PfEntry| {
+            if let Some(w) = vbits.get_mut(e.bit as usize / 64) {
                 *w |= 1u64 << (e.bit % 64);
             }
         };
@@ -598,7 +609,8 @@ impl Transaction {
                 let raw: &[u8] = &v.value;
                 let cacheable = matches!(v.value, Cow::Borrowed(_));
                 let present = triggers::present(raw);
-                let mut row: Option<u32> = None;
+                let row: Option<u32> = cacheable.then(|| tcache.row(rs.chains.len(), raw));
+                vbits.fill(0);
                 slots.clear();
                 owned.clear();
                 text_of.fill(0);
@@ -615,8 +627,7 @@ impl Transaction {
                             continue;
                         }
                     }
-                    if cacheable {
-                        let r = *row.get_or_insert_with(|| tcache.row(rs.chains.len(), raw));
+                    if let Some(r) = row {
                         if let CacheSlot::Slab(i) = slot_in_row(tcache, rs, r, c.chain_id, raw) {
                             let k = match slots.iter().position(|s| *s == i) {
                                 Some(k) => k,
@@ -660,7 +671,7 @@ impl Transaction {
                         *t = remap[*t];
                     }
                 }
-                let hit = |text: &[u8], present: &triggers::ByteSet, k: usize, bits: &mut Vec<u64>| {
+                let hit = |text: &[u8], present: &triggers::ByteSet, k: usize, bits: &mut [u64]| {
                     pf.for_each_literal(text, |lit, end| {
                         for e in &pf.entries[lit] {
                             if e.vars & var_bit != 0 && text_of[e.chain as usize] == k && e.complete_at(&pf.rests, text, end) {
@@ -681,13 +692,19 @@ impl Transaction {
                         }
                     }
                 };
-                hit(raw, &present, 0, bits);
+                hit(raw, &present, 0, &mut vbits);
                 for k in 0..n {
                     if remap[k + 1] != k + 1 {
                         continue;
                     }
                     let text = text_k(k);
-                    hit(text, &triggers::present(text), k + 1, bits);
+                    hit(text, &triggers::present(text), k + 1, &mut vbits);
+                }
+                for (w, vw) in bits.iter_mut().zip(&vbits) {
+                    *w |= *vw;
+                }
+                if let Some(r) = row {
+                    tcache.pf_record(r, var_bit, &vbits);
                 }
             }
         }

@@ -88,6 +88,14 @@ pub(super) struct TransformCache {
     /// Entries per row: the ruleset's number of chains (set by the first row).
     pub width: usize,
     pub slab: Vec<Vec<u8>>,
+    /// Per row the literal prefilter scanned: the variables it was scanned as (bit
+    /// `Var as u8`).
+    pub pf_scanned: Vec<u128>,
+    /// `pf_width` words per row scanned by the prefilter: the bits of the rules one of
+    /// whose literals occurs in the value (after the rule's transformations). A rule whose
+    /// bit is clear cannot match the value.
+    pub pf_bits: Vec<u64>,
+    pub pf_width: usize,
 }
 
 thread_local! {
@@ -114,6 +122,8 @@ impl TransformCache {
         if self.rows.is_empty() {
             self.width = chains;
             self.slots.clear();
+            self.pf_scanned.clear();
+            self.pf_bits.clear();
         }
         let next = self.rows.len() as u32;
         let row = *self.rows.entry((input.as_ptr() as usize, input.len())).or_insert(next);
@@ -123,12 +133,45 @@ impl TransformCache {
         row
     }
 
+    /// Records what the prefilter found in the value of `row`, scanned as the variable of
+    /// `var_bit`: `words` holds the bits of the rules it lets through.
+    pub fn pf_record(&mut self, row: u32, var_bit: u128, words: &[u64]) {
+        if self.pf_scanned.is_empty() {
+            self.pf_width = words.len();
+        }
+        let (r, w) = (row as usize, self.pf_width);
+        if w != words.len() {
+            return;
+        }
+        if self.pf_scanned.len() <= r {
+            self.pf_scanned.resize(r + 1, 0);
+            self.pf_bits.resize((r + 1) * w, 0);
+        }
+        self.pf_scanned[r] |= var_bit;
+        for (d, s) in self.pf_bits[r * w..(r + 1) * w].iter_mut().zip(words) {
+            *d |= *s;
+        }
+    }
+
+    /// Whether the prefilter scanned `input` as a value of `var` and found none of the
+    /// literals of the rule with prefilter bit `bit` in it: that rule's operator is false
+    /// for it.
+    pub fn pf_rules_out(&self, input: &[u8], var: super::vars::Var, bit: u32) -> bool {
+        let Some(&r) = self.rows.get(&(input.as_ptr() as usize, input.len())) else { return false };
+        let r = r as usize;
+        self.pf_scanned.get(r).is_some_and(|s| s & (1u128 << (var as u8)) != 0)
+            && self.pf_bits.get(r * self.pf_width + bit as usize / 64).is_some_and(|w| w & (1u64 << (bit % 64)) == 0)
+    }
+
     fn fresh() -> Self {
         TransformCache {
             rows: std::collections::HashMap::with_capacity_and_hasher(128, Default::default()),
             slots: Vec::new(),
             width: 0,
             slab: Vec::with_capacity(64),
+            pf_scanned: Vec::new(),
+            pf_bits: Vec::new(),
+            pf_width: 0,
         }
     }
 
@@ -149,6 +192,8 @@ impl TransformCache {
         self.rows.clear();
         self.slots.clear();
         self.slab.clear();
+        self.pf_scanned.clear();
+        self.pf_bits.clear();
         keep_for_reuse(&TCACHE_POOL, self);
     }
 }
