@@ -280,3 +280,102 @@ fn extractor_handles_quotes() {
         ("detectSQLi".into(), String::new())
     );
 }
+
+/// Every string of a go-ftw YAML document (inputs, and the titles and descriptions, which
+/// often quote payloads).
+fn yaml_strings(v: &serde_yaml::Value, out: &mut Vec<String>) {
+    match v {
+        serde_yaml::Value::String(s) => out.push(s.clone()),
+        serde_yaml::Value::Sequence(items) => items.iter().for_each(|i| yaml_strings(i, out)),
+        serde_yaml::Value::Mapping(m) => m.iter().for_each(|(k, v)| {
+            yaml_strings(k, out);
+            yaml_strings(v, out);
+        }),
+        serde_yaml::Value::Tagged(t) => yaml_strings(&t.value, out),
+        _ => {}
+    }
+}
+
+/// `%hh` and `+` decoded once.
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match (s[i], s.get(i + 1).copied().and_then(hex), s.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(h * 16 + l);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The byte clauses checked before a regex search never reject a text the regex matches:
+/// every CRS `@rx` pattern with clauses against the payloads of its category's regression
+/// tests (as written, percent-decoded once and twice, lower-cased).
+#[test]
+fn crs_byte_clauses_never_reject_a_match() {
+    use super::pcre::Pcre;
+    let rules = crs_rules();
+    let tests_dir = crs_rules_dir().join("../tests/regression/tests");
+    let mut corpora: std::collections::HashMap<String, Vec<Vec<u8>>> = std::collections::HashMap::new();
+    let (mut checked, mut matched) = (0usize, 0usize);
+    for r in &rules {
+        let (name, param) = split_operator(&r.operator);
+        if !name.eq_ignore_ascii_case("rx") || param.contains("%{") {
+            continue;
+        }
+        let Ok(re) = Pcre::new(&param) else { continue };
+        if re.byte_clauses().describe().is_empty() {
+            continue;
+        }
+        let category = r.file.trim_end_matches(".conf").to_string();
+        let corpus = corpora.entry(category.clone()).or_insert_with(|| {
+            let mut texts: Vec<Vec<u8>> = Vec::new();
+            let Ok(entries) = std::fs::read_dir(tests_dir.join(&category)) else { return texts };
+            for e in entries.flatten() {
+                let Ok(text) = std::fs::read_to_string(e.path()) else { continue };
+                let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(&text) else { continue };
+                let mut strings = Vec::new();
+                yaml_strings(&doc, &mut strings);
+                for s in strings {
+                    let once = percent_decode(s.as_bytes());
+                    let twice = percent_decode(&once);
+                    texts.push(twice.to_ascii_lowercase());
+                    texts.push(twice);
+                    texts.push(once);
+                    texts.push(s.into_bytes());
+                }
+            }
+            texts.sort();
+            texts.dedup();
+            texts
+        });
+        checked += 1;
+        for t in corpus.iter() {
+            if re.search_match(t) {
+                matched += 1;
+                assert!(
+                    !re.byte_clauses().rule_out(t),
+                    "{}: clauses {:?} reject {:?}, which the pattern matches",
+                    describe(r),
+                    re.byte_clauses().describe().iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>(),
+                    String::from_utf8_lossy(t)
+                );
+            }
+        }
+    }
+    assert!(checked >= 100, "only {checked} CRS patterns have byte clauses");
+    assert!(matched >= 2000, "only {matched} matching payloads checked");
+    println!("byte clauses: {checked} CRS patterns, {matched} matching payloads, none rejected");
+}

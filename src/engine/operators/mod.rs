@@ -23,6 +23,7 @@ use std::path::Path;
 mod crs_tests;
 mod ip;
 pub mod literals;
+mod byteclauses;
 mod libinjection;
 mod misc;
 mod numeric;

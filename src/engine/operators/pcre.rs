@@ -28,6 +28,7 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use super::byteclauses::ByteClauses;
 use super::pcre_syntax::{translate, translate_pattern, Target};
 
 /// Limit on the size of one compiled linear regex (the `regex` crate's default is 10 MiB).
@@ -45,6 +46,8 @@ pub struct Pcre {
     engine: Engine,
     source: String,
     uses_left_context: bool,
+    /// Bytes every match needs (linear engine only): checked before a search.
+    clauses: ByteClauses,
 }
 
 #[derive(Clone)]
@@ -67,6 +70,7 @@ impl fmt::Debug for Pcre {
         f.debug_struct("Pcre")
             .field("pattern", &self.source)
             .field("engine", &kind)
+            .field("byte_clauses", &self.clauses.describe().iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>())
             .finish()
     }
 }
@@ -129,9 +133,11 @@ impl Pcre {
     pub fn new(pattern: &str) -> Result<Self, String> {
         let translated = translate_pattern(pattern)
             .map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))?;
+        let mut clauses = ByteClauses::default();
         let engine = if translated.backtracking {
             Engine::Backtrack(Box::new(build_backtracking(pattern, &translated.pattern)?))
         } else {
+            clauses = ByteClauses::of(&translated.pattern);
             let re = regex::bytes::RegexBuilder::new(&translated.pattern)
                 .unicode(false)
                 .multi_line(true)
@@ -157,6 +163,7 @@ impl Pcre {
             engine,
             source: pattern.to_owned(),
             uses_left_context: translated.uses_left_context,
+            clauses,
         })
     }
 
@@ -196,6 +203,17 @@ impl Pcre {
 
     /// Whether the pattern matches anywhere in `input`.
     pub fn is_match(&self, input: &[u8]) -> bool {
+        !self.clauses.rule_out(input) && self.search_match(input)
+    }
+
+    /// The byte clauses checked before a search (empty for the backtracking engine).
+    #[cfg(test)]
+    pub(crate) fn byte_clauses(&self) -> &ByteClauses {
+        &self.clauses
+    }
+
+    /// `is_match` without the byte clauses.
+    pub(crate) fn search_match(&self, input: &[u8]) -> bool {
         match &self.engine {
             Engine::Linear { re, strict } => match strict.as_deref().filter(|_| input.last() == Some(&b'\n')).and_then(Strict::get) {
                 Some(exact) => match re.find(input) {
