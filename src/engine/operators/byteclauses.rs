@@ -145,16 +145,7 @@ fn clauses(h: &Hir) -> Vec<Set> {
 
 /// All clauses of `pattern`, smallest first (see [`ByteClauses::of`]).
 fn pattern_clauses(pattern: &str) -> Vec<Set> {
-    regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .multi_line(true)
-        .dot_matches_new_line(true)
-        .nest_limit(1000)
-        .build()
-        .parse(pattern)
-        .map(|hir| clauses(&hir))
-        .unwrap_or_default()
+    super::literals::parse_as_compiled(pattern).map(|hir| clauses(&hir)).unwrap_or_default()
 }
 
 /// The bytes of a set, in order.

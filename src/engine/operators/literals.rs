@@ -206,11 +206,10 @@ fn analyze(h: &Hir) -> Info {
     }
 }
 
-/// Literals (lower-cased) one of which every match of `pattern` contains, ASCII
-/// case-insensitively; `None` when none can be derived. `pattern` is in the `regex` crate's
-/// syntax and is parsed as the engine compiles it (bytes, no Unicode, `s` and `m` flags).
-pub fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
-    let hir = regex_syntax::ParserBuilder::new()
+/// `pattern` (in the `regex` crate's syntax) parsed the way the engine compiles it: bytes,
+/// no Unicode, `s` and `m` flags.
+pub(crate) fn parse_as_compiled(pattern: &str) -> Option<Hir> {
+    regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
         .multi_line(true)
@@ -218,7 +217,14 @@ pub fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
         .nest_limit(1000)
         .build()
         .parse(pattern)
-        .ok()?;
+        .ok()
+}
+
+/// Literals (lower-cased) one of which every match of `pattern` contains, ASCII
+/// case-insensitively; `None` when none can be derived. `pattern` is in the `regex` crate's
+/// syntax and is parsed as the engine compiles it (bytes, no Unicode, `s` and `m` flags).
+pub fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    let hir = parse_as_compiled(pattern)?;
     let set = match analyze(&hir) {
         Info::Exact(s) | Info::Required(s) => dedup(s),
         Info::Unknown => return None,
