@@ -68,7 +68,7 @@ impl Operator for DetectXss {
         _env: &mut dyn OperatorEnv,
         captures: Option<&mut Captures>,
     ) -> bool {
-        if is_plain_word(input) || (!libinjectionrs::detect_xss(input).is_injection() && !legacy_event_attribute(input)) {
+        if !may_be_xss(input) || (!libinjectionrs::detect_xss(input).is_injection() && !legacy_event_attribute(input)) {
             return false;
         }
         if let Some(caps) = captures {
@@ -92,6 +92,18 @@ impl Operator for DetectXss {
 /// attribute name. `plain_words_are_never_injections` checks this against the crate.
 fn is_plain_word(input: &[u8]) -> bool {
     input.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Whether libinjection's XSS check (and the legacy `on*` check) can report `input` at all.
+///
+/// Every token it reports comes from one of two places. A tag, comment or doctype needs a
+/// `<`: the HTML tokenizer only leaves its text and attribute states through one. An
+/// attribute value judged after a blacklisted (or `on*`) attribute name needs a `=`: a
+/// value only follows a name through `=`, and the value a context starts in follows no
+/// name. Without either byte (long prose, user agents, most argument values) neither check
+/// needs to run; `xss_needs_a_tag_or_an_attribute_value` checks this against the crate.
+fn may_be_xss(input: &[u8]) -> bool {
+    memchr::memchr2(b'<', b'=', input).is_some()
 }
 
 /// libinjection 3.9's `is_black_attr` for `on*` names: at least five bytes, starting with
@@ -234,6 +246,46 @@ mod tests {
             assert!(!super::is_plain_word(input));
         }
         assert!(eval("detectSQLi", "", b"1 union select 1"));
+    }
+
+    /// The shortcut in `may_be_xss` against the crate: pseudo-random texts built from the
+    /// pieces XSS payloads are made of (event and URL attribute names, `javascript:`,
+    /// quotes of every kind, `>`, `/`, `!`, `?`, `-`, whitespace, NUL), but without `<` and
+    /// `=`, are reported by neither check in any context; the same texts with a `=` or a
+    /// `<` spliced in are reported often, so the pieces do make payloads.
+    #[test]
+    fn xss_needs_a_tag_or_an_attribute_value() {
+        let pieces: [&[u8]; 28] = [
+            b"onerror", b"ONLOAD", b"onmouseover", b"style", b"xmlns", b"xlink:href", b"href", b"src", b"formaction",
+            b"attributeName", b"javascript:", b"vbscript:", b"data:", b"alert(1)", b"!DOCTYPE", b"--", b"[if", b"import",
+            b"\"", b"'", b"`", b" ", b"\t", b"\n", b"/", b">", b"?", b"\0",
+        ];
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = |bound: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % bound as u64) as usize
+        };
+        let (mut spliced_reported, mut spliced) = (0, 0);
+        for _ in 0..20_000 {
+            let mut s: Vec<u8> = Vec::new();
+            for _ in 0..1 + next(8) {
+                s.extend_from_slice(pieces[next(pieces.len())]);
+            }
+            assert!(!super::may_be_xss(&s));
+            assert!(!libinjectionrs::detect_xss(&s).is_injection(), "libinjection reports XSS in {:?}", String::from_utf8_lossy(&s));
+            assert!(!super::legacy_event_attribute(&s), "event attribute in {:?}", String::from_utf8_lossy(&s));
+            let at = next(s.len() + 1);
+            s.insert(at, if next(2) == 0 { b'=' } else { b'<' });
+            spliced += 1;
+            if libinjectionrs::detect_xss(&s).is_injection() || super::legacy_event_attribute(&s) {
+                spliced_reported += 1;
+            }
+        }
+        assert!(spliced_reported * 20 > spliced, "only {spliced_reported} of {spliced} spliced texts reported");
+        assert!(eval("detectXSS", "", b"x onerror=alert(1)"));
+        assert!(!eval("detectXSS", "", b"x onerror alert(1) javascript:alert(1) style"));
     }
 
     #[test]
