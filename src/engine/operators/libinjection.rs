@@ -189,6 +189,17 @@ mod tests {
         );
     }
 
+    /// A deterministic xorshift generator: `next(bound)` is in `0..bound`.
+    fn pseudo_random(seed: u64) -> impl FnMut(usize) -> usize {
+        let mut x = seed;
+        move |bound| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % bound as u64) as usize
+        }
+    }
+
     /// The shortcut in `is_plain_word` against the crate itself: every SQL keyword and
     /// fingerprint libinjection knows that is a plain word, alone and glued to the number
     /// forms its tokenizer reads specially, plus pseudo-random words built from them, are
@@ -217,13 +228,7 @@ mod tests {
             }
         }
         // Deterministic pseudo-random concatenations of keywords, numbers and letters.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = |bound: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % bound as u64) as usize
-        };
+        let mut next = pseudo_random(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
             let mut s = String::new();
             for _ in 0..1 + next(4) {
@@ -260,13 +265,7 @@ mod tests {
             b"attributeName", b"javascript:", b"vbscript:", b"data:", b"alert(1)", b"!DOCTYPE", b"--", b"[if", b"import",
             b"\"", b"'", b"`", b" ", b"\t", b"\n", b"/", b">", b"?", b"\0",
         ];
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = |bound: usize| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % bound as u64) as usize
-        };
+        let mut next = pseudo_random(0x2545_F491_4F6C_DD1D);
         let (mut spliced_reported, mut spliced) = (0, 0);
         for _ in 0..20_000 {
             let mut s: Vec<u8> = Vec::new();
