@@ -461,8 +461,11 @@ impl Transaction {
                         continue;
                     }
                     let input: &[u8] = &v.value;
-                    if let Some(bit) = pf_bit {
-                        if matches!(v.value, Cow::Borrowed(_)) && v.var.is_stable() && tcache.pf_rules_out(input, v.var, bit) {
+                    // Values of the transaction's request data, which stay in place for the
+                    // whole transaction: their transformations are cached by address.
+                    let cacheable = v.var.is_stable() && matches!(v.value, Cow::Borrowed(_));
+                    if let Some(bit) = pf_bit.filter(|_| cacheable) {
+                        if tcache.pf_rules_out(input, v.var, bit) {
                             continue;
                         }
                     }
@@ -476,7 +479,7 @@ impl Transaction {
                         // No transformation.
                         test(input, &mut env, found);
                     } else if link.multi_match {
-                        match chain_prefix_slots(tcache, rs, link.chain_id, input).filter(|_| v.var.is_stable() && matches!(v.value, Cow::Borrowed(_))) {
+                        match cacheable.then(|| chain_prefix_slots(tcache, rs, link.chain_id, input)).flatten() {
                             // The value after each step is the cached output of the chain's
                             // prefix ending there; steps that change nothing are skipped.
                             Some((slots, n)) => {
@@ -496,7 +499,7 @@ impl Transaction {
                                 }
                             }
                         }
-                    } else if v.var.is_stable() && matches!(v.value, Cow::Borrowed(_)) {
+                    } else if cacheable {
                         let slot = cached_slot(tcache, rs, link.chain_id, input);
                         test(slot_bytes(tcache, slot, input), &mut env, found);
                     } else {
