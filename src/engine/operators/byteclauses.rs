@@ -13,10 +13,10 @@
 //! those of its body, an alternation a clause `a ∪ b` for clauses `a`, `b` of its branches,
 //! and anything that can match the empty string (`x*`, `x?`, anchors) none.
 
-use regex_syntax::hir::{Class, Hir, HirKind};
+use regex_syntax::hir::{Hir, HirKind};
 
-/// A set of bytes: bit `b % 64` of word `b / 64`.
-type Set = [u64; 4];
+use super::literals::class_bytes;
+use crate::engine::transformations::triggers::{present, union, ByteSet as Set};
 
 /// Most clauses kept per node (the smallest ones).
 const MAX_CLAUSES: usize = 8;
@@ -29,16 +29,8 @@ fn count(s: &Set) -> u32 {
     s.iter().map(|w| w.count_ones()).sum()
 }
 
-fn union(a: &Set, b: &Set) -> Set {
-    [a[0] | b[0], a[1] | b[1], a[2] | b[2], a[3] | b[3]]
-}
-
 fn subset(a: &Set, b: &Set) -> bool {
     a.iter().zip(b).all(|(x, y)| x & !y == 0)
-}
-
-fn add(s: &mut Set, b: u8) {
-    s[b as usize / 64] |= 1u64 << (b % 64);
 }
 
 /// Keeps the useful clauses: small ones, no clause implied by a smaller one (a superset),
@@ -63,47 +55,12 @@ fn prune(mut v: Vec<Set>) -> Vec<Set> {
 fn clauses(h: &Hir) -> Vec<Set> {
     match h.kind() {
         HirKind::Empty | HirKind::Look(_) => Vec::new(),
-        HirKind::Literal(l) => prune(
-            l.0.iter()
-                .map(|&b| {
-                    let mut s = [0; 4];
-                    add(&mut s, b);
-                    s
-                })
-                .collect(),
-        ),
-        HirKind::Class(c) => {
-            let mut s = [0u64; 4];
-            match c {
-                Class::Bytes(cb) => {
-                    for r in cb.iter() {
-                        if u32::from(r.end() - r.start()) >= MAX_CLAUSE_BYTES {
-                            return Vec::new();
-                        }
-                        for b in r.start()..=r.end() {
-                            add(&mut s, b);
-                        }
-                    }
-                }
-                Class::Unicode(cu) => {
-                    for r in cu.iter() {
-                        let (lo, hi) = (r.start() as u32, r.end() as u32);
-                        // Beyond ASCII a class may stand for multi-byte sequences.
-                        if hi > 0x7f || hi - lo >= MAX_CLAUSE_BYTES {
-                            return Vec::new();
-                        }
-                        for b in lo..=hi {
-                            add(&mut s, b as u8);
-                        }
-                    }
-                }
-            }
-            if count(&s) == 0 {
-                // An empty class never matches; nothing useful to say.
-                return Vec::new();
-            }
-            prune(vec![s])
-        }
+        HirKind::Literal(l) => prune(l.0.iter().map(|&b| present(&[b])).collect()),
+        HirKind::Class(c) => match class_bytes(c, MAX_CLAUSE_BYTES) {
+            // An empty class never matches; nothing useful to say about it either.
+            Some(bytes) if !bytes.is_empty() => prune(vec![present(&bytes)]),
+            _ => Vec::new(),
+        },
         HirKind::Capture(c) => clauses(&c.sub),
         HirKind::Repetition(r) => {
             if r.min == 0 {
@@ -126,7 +83,7 @@ fn clauses(h: &Hir) -> Vec<Set> {
                         // Each clause of one side widened by the clause of the other side
                         // that widens it least: implied by (A or B).
                         let widen = |x: &[Set], y: &[Set]| -> Vec<Set> {
-                            x.iter().map(|s| y.iter().map(|t| union(s, t)).min_by_key(count).unwrap_or([!0; 4])).collect::<Vec<_>>()
+                            x.iter().map(|s| y.iter().map(|t| union(*s, *t)).min_by_key(count).unwrap_or([!0; 4])).collect::<Vec<_>>()
                         };
                         let mut v = widen(&a, &b);
                         v.extend(widen(&b, &a));

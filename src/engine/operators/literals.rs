@@ -76,35 +76,40 @@ fn product(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
     Some(dedup(out))
 }
 
+/// The bytes `class` matches (in the engine's byte mode), or `None` when one of its ranges
+/// spans `max_range` bytes or more, or it reaches beyond ASCII as a Unicode class (where it
+/// may stand for multi-byte sequences).
+pub(crate) fn class_bytes(class: &Class, max_range: u32) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    match class {
+        Class::Bytes(cb) => {
+            for r in cb.iter() {
+                if u32::from(r.end() - r.start()) >= max_range {
+                    return None;
+                }
+                bytes.extend(r.start()..=r.end());
+            }
+        }
+        Class::Unicode(cu) => {
+            for r in cu.iter() {
+                let (lo, hi) = (r.start() as u32, r.end() as u32);
+                if hi > 0x7f || hi - lo >= max_range {
+                    return None;
+                }
+                bytes.extend((lo..=hi).map(|b| b as u8));
+            }
+        }
+    }
+    Some(bytes)
+}
+
 fn analyze(h: &Hir) -> Info {
     match h.kind() {
         HirKind::Empty | HirKind::Look(_) => Info::Exact(vec![Vec::new()]),
         HirKind::Literal(l) => Info::Exact(vec![lower(&l.0)]),
         HirKind::Class(c) => {
-            let mut bytes: Vec<u8> = Vec::new();
-            match c {
-                Class::Bytes(cb) => {
-                    for r in cb.iter() {
-                        if (r.end() as usize - r.start() as usize) >= 2 * MAX_CLASS + 2 {
-                            return Info::Unknown;
-                        }
-                        for b in r.start()..=r.end() {
-                            bytes.push(b.to_ascii_lowercase());
-                        }
-                    }
-                }
-                Class::Unicode(cu) => {
-                    for r in cu.iter() {
-                        let (s, e) = (r.start() as u32, r.end() as u32);
-                        if e > 0x7f || e - s >= (2 * MAX_CLASS + 2) as u32 {
-                            return Info::Unknown;
-                        }
-                        for b in s..=e {
-                            bytes.push((b as u8).to_ascii_lowercase());
-                        }
-                    }
-                }
-            }
+            let Some(mut bytes) = class_bytes(c, 2 * MAX_CLASS as u32 + 2) else { return Info::Unknown };
+            bytes.make_ascii_lowercase();
             bytes.sort_unstable();
             bytes.dedup();
             if bytes.is_empty() || bytes.len() > MAX_CLASS {
