@@ -482,6 +482,21 @@ if [ "$BENCH_ONLY" != throughput ] && [ -n "${pidof[rampart-on]:-}" ]; then
   echo "  after $mem_served more requests (${BENCH_MEM_CHUNK}s chunks of ${shape_list[*]} in turn): $(mb "$rss_after"), peak $(mb "$rss_peak")"
   echo "  VmRSS after each chunk (MB):$trail"
   echo "  growth over those $mem_served requests: $(awk -v a="$rss_after" -v b="$rss_before" 'BEGIN { printf "%+.1f MB", (a - b) / 1024 }')"
+  # A reload (SIGHUP) compiles the rules again and frees the previous ruleset.
+  log=$tmp/rampart-on.log
+  done_before=$(grep -c 'reload: configuration and rules reloaded' "$log" || true)
+  kill -HUP "$pid"
+  for _ in $(seq 1 120); do
+    [ "$(grep -c 'reload: configuration and rules reloaded' "$log" || true)" -gt "$done_before" ] && break
+    grep -q 'reload failed' "$log" && break
+    sleep 0.5
+  done
+  if [ "$(grep -c 'reload: configuration and rules reloaded' "$log" || true)" -gt "$done_before" ]; then
+    run_wrk "${port[rampart-on]}" "${shape_list[0]}" "$BENCH_MEM_CHUNK" >/dev/null
+    echo "  after a reload (SIGHUP) and ${BENCH_MEM_CHUNK}s more of ${shape_list[0]}: $(mb "$(rss_kb "$pid")")"
+  else
+    echo "  reload (SIGHUP) did not complete within 60s; see $log"
+  fi
   if [ -n "${pidof[nginx-modsec]:-}" ]; then
     t=0; for c in $(pgrep -P "${pidof[nginx-modsec]}" || true); do t=$((t + $(rss_kb "$c"))); done
     echo "  (nginx+ModSecurity for reference: master $(mb "$(rss_kb "${pidof[nginx-modsec]}")"), workers $(mb "$t"))"

@@ -104,7 +104,8 @@ impl GatewayState {
 
 /// Hands the heap's free pages back to the system. Compiling a ruleset allocates far more
 /// than it keeps (the parse tree, regex and automaton construction): glibc keeps those freed
-/// pages resident, about 4 MB with stock CRS, at start and again after every reload.
+/// pages resident, about 4 MB with stock CRS, at start and again after every reload, and the
+/// pages of a replaced ruleset.
 fn release_free_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks glibc's own arenas, under their locks.
@@ -155,6 +156,11 @@ impl Gateway {
         }
         let new = GatewayState::build(cfg, Some(&old))?;
         self.state.store(Arc::new(new));
+        // The previous state is freed here unless requests in flight still hold it. Its pages
+        // (a whole compiled ruleset, about 20 MB with stock CRS) go back to the system now:
+        // glibc would otherwise keep them resident (84 MB instead of 62 MB after a reload).
+        drop(old);
+        release_free_heap();
         Ok(warnings)
     }
 }
