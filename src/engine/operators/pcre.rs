@@ -133,11 +133,11 @@ impl Pcre {
     pub fn new(pattern: &str) -> Result<Self, String> {
         let translated = translate_pattern(pattern)
             .map_err(|e| format!("invalid regular expression {pattern:?}: {e}"))?;
-        let mut clauses = ByteClauses::default();
+        // The byte clauses are derived for the linear engine's syntax only.
+        let clauses = if translated.backtracking { ByteClauses::default() } else { ByteClauses::of(&translated.pattern) };
         let engine = if translated.backtracking {
             Engine::Backtrack(Box::new(build_backtracking(pattern, &translated.pattern)?))
         } else {
-            clauses = ByteClauses::of(&translated.pattern);
             let re = regex::bytes::RegexBuilder::new(&translated.pattern)
                 .unicode(false)
                 .multi_line(true)
