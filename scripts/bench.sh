@@ -484,14 +484,15 @@ if [ "$BENCH_ONLY" != throughput ] && [ -n "${pidof[rampart-on]:-}" ]; then
   echo "  growth over those $mem_served requests: $(awk -v a="$rss_after" -v b="$rss_before" 'BEGIN { printf "%+.1f MB", (a - b) / 1024 }')"
   # A reload (SIGHUP) compiles the rules again and frees the previous ruleset.
   log=$tmp/rampart-on.log
-  done_before=$(grep -c 'reload: configuration and rules reloaded' "$log" || true)
+  reloads_done() { grep -c 'reload: configuration and rules reloaded' "$log" || true; }
+  done_before=$(reloads_done)
   kill -HUP "$pid"
   for _ in $(seq 1 120); do
-    [ "$(grep -c 'reload: configuration and rules reloaded' "$log" || true)" -gt "$done_before" ] && break
+    [ "$(reloads_done)" -gt "$done_before" ] && break
     grep -q 'reload failed' "$log" && break
     sleep 0.5
   done
-  if [ "$(grep -c 'reload: configuration and rules reloaded' "$log" || true)" -gt "$done_before" ]; then
+  if [ "$(reloads_done)" -gt "$done_before" ]; then
     run_wrk "${port[rampart-on]}" "${shape_list[0]}" "$BENCH_MEM_CHUNK" >/dev/null
     echo "  after a reload (SIGHUP) and ${BENCH_MEM_CHUNK}s more of ${shape_list[0]}: $(mb "$(rss_kb "$pid")")"
   else
