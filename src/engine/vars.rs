@@ -318,22 +318,57 @@ impl Var {
 pub enum KeySel {
     /// Exact key, stored lower-cased; compared case-insensitively.
     Key(Vec<u8>),
-    /// Key (or, for TX-like collections, key) matching a regex.
-    Regex(Regex),
+    /// Key (or, for TX-like collections, key) matching a regex (case-insensitive).
+    Regex(Regex, Option<KeyLiteral>),
+}
+
+/// A key regex that is only a literal, anchored at the start or not (`/^_pk_ref/`,
+/// `/^header_name_920450_/`, `/rfi_parameter_.*/`): compared without running the regex.
+#[derive(Debug, Clone)]
+pub enum KeyLiteral {
+    /// `^lit`: the key starts with `lit` (lower-case), in any case.
+    Prefix(Vec<u8>),
+    /// `lit` or `lit.*`: the key contains `lit` (lower-case), in any case.
+    Contains(Vec<u8>),
+}
+
+impl KeyLiteral {
+    /// The literal form of a key regex, when it has one.
+    fn of(pattern: &str) -> Option<KeyLiteral> {
+        let (anchored, rest) = match pattern.strip_prefix('^') {
+            Some(r) => (true, r),
+            None => (false, pattern),
+        };
+        let body = rest.strip_suffix(".*").unwrap_or(rest);
+        let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        if body.is_empty() || !body.bytes().all(plain) {
+            return None;
+        }
+        let lit = body.as_bytes().to_ascii_lowercase();
+        Some(if anchored { KeyLiteral::Prefix(lit) } else { KeyLiteral::Contains(lit) })
+    }
+
+    fn matches(&self, key: &[u8]) -> bool {
+        match self {
+            KeyLiteral::Prefix(lit) => key.get(..lit.len()).is_some_and(|k| k.eq_ignore_ascii_case(lit)),
+            KeyLiteral::Contains(lit) => key.windows(lit.len()).any(|w| w.eq_ignore_ascii_case(lit)),
+        }
+    }
 }
 
 impl KeySel {
     pub fn matches(&self, key: &[u8]) -> bool {
         match self {
             KeySel::Key(k) => k.eq_ignore_ascii_case(key),
-            KeySel::Regex(r) => r.is_match(key),
+            KeySel::Regex(_, Some(lit)) => lit.matches(key),
+            KeySel::Regex(r, None) => r.is_match(key),
         }
     }
 
     pub fn describe(&self) -> String {
         match self {
             KeySel::Key(k) => String::from_utf8_lossy(k).into_owned(),
-            KeySel::Regex(r) => format!("/{}/", r.as_str()),
+            KeySel::Regex(r, _) => format!("/{}/", r.as_str()),
         }
     }
 }
@@ -380,7 +415,7 @@ pub fn key_selector(key: Option<&str>, regex_text: Option<&str>) -> Result<Optio
             .case_insensitive(true)
             .build()
             .map_err(|e| format!("invalid key regex /{r}/: {e}"))?;
-        return Ok(Some(KeySel::Regex(re)));
+        return Ok(Some(KeySel::Regex(re, KeyLiteral::of(r))));
     }
     Ok(key.map(|k| KeySel::Key(k.as_bytes().to_ascii_lowercase())))
 }
@@ -410,6 +445,22 @@ pub fn parse_target_pattern(text: &str) -> Result<TargetPattern, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Literal key regexes are compared without the regex, with the regex's answers.
+    #[test]
+    fn literal_key_regexes_agree_with_the_regex() {
+        let keys = ["", "_pk_ref", "_PK_REF.1.abc", "x_pk_ref", "_pk_re", "header_name_920450_host", "HEADER_NAME_920450_", "header_name_920451_x", "a_rfi_parameter_b", "rfi_parameter_", "rfi-parameter_", "pbjs-abc", "__utmz"];
+        let mut literal = 0;
+        for pattern in ["^_pk_ref", "^header_name_920450_", "rfi_parameter_.*", "rfi_parameter_", "^pbjs-\\w+$", "^_ga(?:_\\w+)?$", "MULTIPART_HEADERS_CONTENT_TYPES_*", "^__utm", "^.*"] {
+            let Ok(Some(sel)) = key_selector(None, Some(pattern)) else { panic!("{pattern}") };
+            let KeySel::Regex(re, lit) = &sel else { panic!("{pattern}") };
+            literal += usize::from(lit.is_some());
+            for key in keys {
+                assert_eq!(sel.matches(key.as_bytes()), re.is_match(key.as_bytes()), "/{pattern}/ on {key:?}");
+            }
+        }
+        assert_eq!(literal, 5);
+    }
 
     #[test]
     fn name_and_collection_flag_come_from_the_catalogue() {

@@ -63,6 +63,9 @@ impl Compiled {
 pub(super) enum RegexParam {
     /// Empty parameter: matches, captures nothing.
     Empty,
+    /// A pattern whose first match is always the whole subject (see [`matches_whole`]):
+    /// matches, `TX.0` is the value (CRS's `@rx ^.*$` on every header name, 920450).
+    Whole,
     Static(Box<Compiled>),
     Dynamic(DynamicRegex),
 }
@@ -73,10 +76,19 @@ impl RegexParam {
             Ok(RegexParam::Dynamic(DynamicRegex::new(param, global)))
         } else if param.is_empty() {
             Ok(RegexParam::Empty)
+        } else if !global && matches_whole(param) {
+            Ok(RegexParam::Whole)
         } else {
             Ok(RegexParam::Static(Box::new(Compiled::new(param, global)?)))
         }
     }
+}
+
+/// Whether the first match of `param` in any subject is the whole subject, without groups:
+/// with libmodsecurity's `DOTALL|MULTILINE`, `.` also matches a newline, so a greedy `.*`
+/// from offset 0 takes every byte, and `$` matches at the end of the subject.
+fn matches_whole(param: &str) -> bool {
+    matches!(param, ".*" | "^.*" | ".*$" | "^.*$")
 }
 
 /// A regex whose pattern comes from macro expansion, compiled on first use per pattern.
@@ -132,7 +144,7 @@ impl Operator for Rx {
     fn required_literals(&self) -> Option<Vec<Vec<u8>>> {
         match &self.regex {
             RegexParam::Static(c) => c.re.required_literals(),
-            _ => None,
+            RegexParam::Empty | RegexParam::Whole | RegexParam::Dynamic(_) => None,
         }
     }
 
@@ -145,6 +157,13 @@ impl Operator for Rx {
         let dynamic;
         let compiled: &Compiled = match &self.regex {
             RegexParam::Empty => return true,
+            RegexParam::Whole => {
+                if let Some(caps) = captures {
+                    caps.clear();
+                    caps.set(0, input);
+                }
+                return true;
+            }
             RegexParam::Static(re) => re,
             RegexParam::Dynamic(d) => match d.get(env) {
                 Some(re) => {
@@ -258,6 +277,25 @@ mod tests {
 
     fn some(v: &[&str]) -> Vec<Option<Vec<u8>>> {
         v.iter().map(|s| Some(s.as_bytes().to_vec())).collect()
+    }
+
+    /// The whole-subject shortcut gives what the compiled pattern gives: a match, with the
+    /// whole value in `TX.0` (newlines, a final newline and an empty value included).
+    #[test]
+    fn whole_subject_patterns_agree_with_the_regex() {
+        let subjects: [&[u8]; 9] = [b"", b"a", b"host", b"abc\n", b"a\nb", b"\n", b"x\r\ny\n\n", b"\x00\xff\n\x80", b"\n\nz"];
+        for pattern in [".*", "^.*", ".*$", "^.*$"] {
+            assert!(matches!(super::RegexParam::new(pattern, false), Ok(super::RegexParam::Whole)));
+            let re = super::Pcre::new(pattern).unwrap_or_else(|e| panic!("{e}"));
+            for subject in subjects {
+                let mut expected = Captures::default();
+                let hit = re.is_match(subject) && super::search_one(&re, subject, &mut expected);
+                let got = eval_captures("rx", pattern, subject);
+                let want: Vec<Option<Vec<u8>>> = (0..expected.groups.len()).map(|i| expected.is_set(i).then(|| expected.groups[i].clone())).collect();
+                assert_eq!(got, (hit, want), "{pattern:?} on {subject:?}");
+                assert_eq!(got.1, vec![Some(subject.to_vec())], "{pattern:?} on {subject:?}");
+            }
+        }
     }
 
     #[test]
