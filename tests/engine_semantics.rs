@@ -510,3 +510,29 @@ fn prefilter_skips_values_without_literals_only() {
     }
     assert!(tx_var(&tx, "steps").is_some_and(|s| s.parse::<u32>().unwrap() >= 3), "{:?}", tx_var(&tx, "steps"));
 }
+
+/// A transformation step is reused across chains only when both chains' prefixes gave the
+/// same text: `t:urlDecodeUni,t:lowercase` and `t:lowercase` share the result on a value
+/// urlDecodeUni leaves alone, not on one it changes (values long enough for the reuse).
+#[test]
+fn shared_transformation_steps_see_their_own_prefix() {
+    let rs = ruleset(
+        r#"SecRule ARGS:a "@rx ^x+abc$" "id:1,phase:2,pass,t:none,t:lowercase,setvar:tx.plain_a=1"
+SecRule ARGS:a "@rx ^x+abc$" "id:2,phase:2,pass,t:none,t:urlDecodeUni,t:lowercase,setvar:tx.decoded_a=1"
+SecRule ARGS:b "@rx ^x+%41bc$" "id:3,phase:2,pass,t:none,t:lowercase,setvar:tx.plain_b=1"
+SecRule ARGS:b "@rx ^x+abc$" "id:4,phase:2,pass,t:none,t:urlDecodeUni,t:lowercase,setvar:tx.decoded_b=1"
+SecRule ARGS:b "@rx ^x+%41BC$" "id:5,phase:2,pass,t:none,t:urlDecodeUni,setvar:tx.wrong_b=1""#,
+    );
+    let xs = "X".repeat(80);
+    let body = format!("a={xs}ABC&b={xs}%2541BC");
+    let (tx, i) = run_request(&rs, &Req::post("/", "application/x-www-form-urlencoded", body.as_bytes()));
+    assert!(i.is_none());
+    // a: urlDecodeUni changes nothing, both chains give the lowercase text.
+    assert_eq!(tx_var(&tx, "plain_a").as_deref(), Some("1"));
+    assert_eq!(tx_var(&tx, "decoded_a").as_deref(), Some("1"));
+    // b is `XX..X%41BC` after the body's own decoding: lowercase alone keeps `%41`,
+    // urlDecodeUni then lowercase gives `xx..xabc`.
+    assert_eq!(tx_var(&tx, "plain_b").as_deref(), Some("1"));
+    assert_eq!(tx_var(&tx, "decoded_b").as_deref(), Some("1"));
+    assert_eq!(tx_var(&tx, "wrong_b"), None);
+}

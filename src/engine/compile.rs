@@ -79,6 +79,21 @@ impl std::fmt::Display for Diagnostic {
 pub struct ChainInfo {
     pub parent: u32,
     pub last: Option<Transform>,
+    /// The other chains whose last step is the same transformation: where one of them was
+    /// applied to the same text (its prefix gave what this chain's prefix gives, e.g. both
+    /// prefixes left the value unchanged), its result is this chain's result.
+    pub same_last: Vec<u32>,
+}
+
+/// Fills every chain's [`ChainInfo::same_last`].
+fn link_same_last(chains: &mut [ChainInfo]) {
+    let names: Vec<Option<&'static str>> = chains.iter().map(|c| c.last.as_ref().map(|t| t.name)).collect();
+    for (i, c) in chains.iter_mut().enumerate() {
+        c.same_last = match names.get(i).copied().flatten() {
+            Some(name) => (0..names.len()).filter(|&j| j != i && names.get(j).copied().flatten() == Some(name)).map(|j| j as u32).collect(),
+            None => Vec::new(),
+        };
+    }
 }
 
 /// The compiled, immutable rule set (share it with `Arc`).
@@ -858,7 +873,7 @@ impl Compiler {
             action_updates: Vec::new(),
             removals: Vec::new(),
             chain_ids: HashMap::new(),
-            chains: vec![ChainInfo { parent: 0, last: None }],
+            chains: vec![ChainInfo { parent: 0, last: None, same_last: Vec::new() }],
         }
     }
 
@@ -1019,7 +1034,7 @@ impl Compiler {
             let next = self.chains.len() as u32;
             let id = *self.chain_ids.entry(key).or_insert(next);
             if id == next {
-                self.chains.push(ChainInfo { parent, last: Some(ts[i]) });
+                self.chains.push(ChainInfo { parent, last: Some(ts[i]), same_last: Vec::new() });
             }
             parent = id;
         }
@@ -1286,6 +1301,7 @@ impl Compiler {
                 }
             }
         }
+        link_same_last(&mut self.chains);
         Ok(Ruleset { config: self.config, phases, rule_count, diagnostics: self.diagnostics, chains: self.chains, prefilter })
     }
 }

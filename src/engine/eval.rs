@@ -185,6 +185,27 @@ fn cached_slot(tc: &mut TransformCache, rs: &Ruleset, chain: u32, input: &[u8]) 
     slot_in_row(tc, rs, row, chain, input)
 }
 
+/// The slot code of a chain of `row` that ends with `info`'s last step and whose prefix
+/// gave `parent` (the same text `info`'s prefix gives), if one was computed.
+#[inline(never)]
+fn same_step_result(tc: &TransformCache, rs: &Ruleset, row: u32, info: &super::compile::ChainInfo, parent: CacheSlot) -> Option<u32> {
+    let row_base = row as usize * tc.width;
+    let parent_code = match parent {
+        CacheSlot::Input => 0,
+        CacheSlot::Slab(i) => i + 1,
+    };
+    info.same_last.iter().find_map(|&other| {
+        let done = *tc.slots.get(row_base + other as usize)?;
+        let other_parent = rs.chains.get(other as usize)?.parent;
+        let other_parent_code = if other_parent == 0 { 0 } else { *tc.slots.get(row_base + other_parent as usize)? };
+        (done != TransformCache::UNKNOWN && other_parent_code == parent_code).then_some(done)
+    })
+}
+
+/// Texts shorter than this are transformed again rather than looked up among the results
+/// of the same step through other chains (see [`super::compile::ChainInfo::same_last`]).
+const SAME_STEP_MIN_LEN: usize = 16;
+
 /// `cached_slot` for a value whose row is known.
 fn slot_in_row(tc: &mut TransformCache, rs: &Ruleset, row: u32, chain: u32, input: &[u8]) -> CacheSlot {
     if chain == 0 {
@@ -208,6 +229,21 @@ fn slot_in_row(tc: &mut TransformCache, rs: &Ruleset, row: u32, chain: u32, inpu
     }
     let Some(info) = rs.chains.get(chain as usize) else { return CacheSlot::Input };
     let parent = slot_in_row(tc, rs, row, info.parent, input);
+    let base_len = match parent {
+        CacheSlot::Input => input.len(),
+        CacheSlot::Slab(i) => tc.slab.get(i as usize).map_or(input.len(), Vec::len),
+    };
+    // A long text the same step already transformed (through another chain whose prefix
+    // gave the same text) is not transformed again. Short texts are cheaper to transform
+    // than to look for.
+    if base_len >= SAME_STEP_MIN_LEN {
+        if let Some(done) = same_step_result(tc, rs, row, info, parent) {
+            if let Some(s) = tc.slots.get_mut(idx) {
+                *s = done;
+            }
+            return if done == 0 { CacheSlot::Input } else { CacheSlot::Slab(done - 1) };
+        }
+    }
     let owned = {
         let base: &[u8] = match parent {
             CacheSlot::Input => input,
