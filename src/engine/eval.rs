@@ -190,10 +190,7 @@ fn cached_slot(tc: &mut TransformCache, rs: &Ruleset, chain: u32, input: &[u8]) 
 #[inline(never)]
 fn same_step_result(tc: &TransformCache, rs: &Ruleset, row: u32, info: &super::compile::ChainInfo, parent: CacheSlot) -> Option<u32> {
     let row_base = row as usize * tc.width;
-    let parent_code = match parent {
-        CacheSlot::Input => 0,
-        CacheSlot::Slab(i) => i + 1,
-    };
+    let parent_code = parent.code();
     info.same_last.iter().find_map(|&other| {
         let done = *tc.slots.get(row_base + other as usize)?;
         let other_parent = rs.chains.get(other as usize)?.parent;
@@ -214,8 +211,7 @@ fn slot_in_row(tc: &mut TransformCache, rs: &Ruleset, row: u32, chain: u32, inpu
     let idx = row as usize * tc.width + chain as usize;
     match tc.slots.get(idx) {
         Some(&TransformCache::UNKNOWN) => {}
-        Some(0) => return CacheSlot::Input,
-        Some(&k) => return CacheSlot::Slab(k - 1),
+        Some(&k) => return CacheSlot::from_code(k),
         // Not a chain of this ruleset's table (cannot happen): computed, not cached.
         None => {
             return match chain_uncached(rs, chain, input) {
@@ -241,7 +237,7 @@ fn slot_in_row(tc: &mut TransformCache, rs: &Ruleset, row: u32, chain: u32, inpu
             if let Some(s) = tc.slots.get_mut(idx) {
                 *s = done;
             }
-            return if done == 0 { CacheSlot::Input } else { CacheSlot::Slab(done - 1) };
+            return CacheSlot::from_code(done);
         }
     }
     let owned = {
@@ -262,10 +258,7 @@ fn slot_in_row(tc: &mut TransformCache, rs: &Ruleset, row: u32, chain: u32, inpu
         }
     };
     if let Some(s) = tc.slots.get_mut(idx) {
-        *s = match slot {
-            CacheSlot::Input => 0,
-            CacheSlot::Slab(i) => i + 1,
-        };
+        *s = slot.code();
     }
     slot
 }

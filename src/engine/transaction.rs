@@ -233,6 +233,24 @@ pub(super) enum CacheSlot {
     Slab(u32),
 }
 
+impl CacheSlot {
+    /// The slot as [`TransformCache::slots`] stores it: 0 for the input, k + 1 for `slab[k]`.
+    pub(super) fn code(self) -> u32 {
+        match self {
+            CacheSlot::Input => 0,
+            CacheSlot::Slab(i) => i + 1,
+        }
+    }
+
+    /// The slot a stored code (not [`TransformCache::UNKNOWN`]) stands for.
+    pub(super) fn from_code(code: u32) -> CacheSlot {
+        match code {
+            0 => CacheSlot::Input,
+            k => CacheSlot::Slab(k - 1),
+        }
+    }
+}
+
 pub struct Transaction {
     pub(super) rs: Arc<Ruleset>,
     pub(super) ctx: Arc<EngineContext>,
