@@ -225,14 +225,10 @@ fn slot_in_row(tc: &mut TransformCache, rs: &Ruleset, row: u32, chain: u32, inpu
     }
     let Some(info) = rs.chains.get(chain as usize) else { return CacheSlot::Input };
     let parent = slot_in_row(tc, rs, row, info.parent, input);
-    let base_len = match parent {
-        CacheSlot::Input => input.len(),
-        CacheSlot::Slab(i) => tc.slab.get(i as usize).map_or(input.len(), Vec::len),
-    };
     // A long text the same step already transformed (through another chain whose prefix
     // gave the same text) is not transformed again. Short texts are cheaper to transform
     // than to look for.
-    if base_len >= SAME_STEP_MIN_LEN {
+    if slot_bytes(tc, parent, input).len() >= SAME_STEP_MIN_LEN {
         if let Some(done) = same_step_result(tc, rs, row, info, parent) {
             if let Some(s) = tc.slots.get_mut(idx) {
                 *s = done;
@@ -241,10 +237,7 @@ fn slot_in_row(tc: &mut TransformCache, rs: &Ruleset, row: u32, chain: u32, inpu
         }
     }
     let owned = {
-        let base: &[u8] = match parent {
-            CacheSlot::Input => input,
-            CacheSlot::Slab(i) => tc.slab.get(i as usize).map(Vec::as_slice).unwrap_or(input),
-        };
+        let base = slot_bytes(tc, parent, input);
         match info.last.as_ref().map(|t| apply_transform(rs, t, base)) {
             Some(Cow::Owned(v)) => Some(v),
             _ => None,

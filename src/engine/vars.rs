@@ -350,7 +350,7 @@ impl KeyLiteral {
 
     fn matches(&self, key: &[u8]) -> bool {
         match self {
-            KeyLiteral::Prefix(lit) => key.get(..lit.len()).is_some_and(|k| k.eq_ignore_ascii_case(lit)),
+            KeyLiteral::Prefix(lit) => super::bodyproc::starts_with_ignore_ascii_case(key, lit),
             KeyLiteral::Contains(lit) => key.windows(lit.len()).any(|w| w.eq_ignore_ascii_case(lit)),
         }
     }

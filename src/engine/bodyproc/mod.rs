@@ -89,7 +89,7 @@ pub fn processor_for_content_type(value: &[u8]) -> Option<Processor> {
 }
 
 /// ASCII case-insensitive prefix test.
-fn starts_with_ignore_ascii_case(s: &[u8], prefix: &[u8]) -> bool {
+pub(crate) fn starts_with_ignore_ascii_case(s: &[u8], prefix: &[u8]) -> bool {
     s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 

@@ -343,10 +343,14 @@ pub(crate) mod test_support {
     ) -> (bool, Vec<Option<Vec<u8>>>) {
         let mut caps = Captures::default();
         let hit = op(name, param).evaluate(input, &mut MapEnv::default(), Some(&mut caps));
-        let slots = (0..caps.groups.len())
+        (hit, set_slots(&caps))
+    }
+
+    /// The slots of `caps` (`None` for unset ones).
+    pub(crate) fn set_slots(caps: &Captures) -> Vec<Option<Vec<u8>>> {
+        (0..caps.groups.len())
             .map(|i| caps.is_set(i).then(|| caps.groups[i].clone()))
-            .collect();
-        (hit, slots)
+            .collect()
     }
 }
 

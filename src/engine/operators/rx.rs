@@ -272,7 +272,7 @@ fn search_global(re: &Pcre, retry: &AnchoredNonEmpty, input: &[u8], caps: &mut C
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::{eval, eval_captures, op, MapEnv};
+    use super::super::test_support::{eval, eval_captures, op, set_slots, MapEnv};
     use super::super::Captures;
 
     fn some(v: &[&str]) -> Vec<Option<Vec<u8>>> {
@@ -291,8 +291,7 @@ mod tests {
                 let mut expected = Captures::default();
                 let hit = re.is_match(subject) && super::search_one(&re, subject, &mut expected);
                 let got = eval_captures("rx", pattern, subject);
-                let want: Vec<Option<Vec<u8>>> = (0..expected.groups.len()).map(|i| expected.is_set(i).then(|| expected.groups[i].clone())).collect();
-                assert_eq!(got, (hit, want), "{pattern:?} on {subject:?}");
+                assert_eq!(got, (hit, set_slots(&expected)), "{pattern:?} on {subject:?}");
                 assert_eq!(got.1, vec![Some(subject.to_vec())], "{pattern:?} on {subject:?}");
             }
         }
