@@ -16,11 +16,18 @@ pub fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
+/// A collection key (lower-case). Most keys CRS writes (`inbound_anomaly_score_pl1`,
+/// `header_name_920450_user-agent`) fit inline: adding one does not allocate.
+type Key = smallvec::SmallVec<[u8; 32]>;
+
+/// A collection value. Most values are short numbers or flags, stored inline.
+pub type Value = smallvec::SmallVec<[u8; 16]>;
+
 #[derive(Debug, Clone)]
 pub struct Item {
     /// The key as first written; `None` when it is the (lower-case) key itself.
     pub name: Option<Vec<u8>>,
-    pub value: Vec<u8>,
+    pub value: Value,
     /// Epoch seconds after which the item no longer exists (expirevar).
     pub expires: Option<u64>,
 }
@@ -105,7 +112,7 @@ impl std::hash::BuildHasher for FxBuild {
 /// An ordered, case-insensitive key/value collection.
 #[derive(Debug, Clone, Default)]
 pub struct Collection {
-    map: IndexMap<Vec<u8>, Item, FxBuild>,
+    map: IndexMap<Key, Item, FxBuild>,
 }
 
 impl Collection {
@@ -144,41 +151,44 @@ impl Collection {
         }
     }
 
-    /// Sets `key_lc` (already lower-case; `name` is the key as written).
-    pub fn set_lc(&mut self, key_lc: &[u8], name: &[u8], value: Vec<u8>) {
+    /// Sets `key_lc` (already lower-case; `name` is the key as written) to `value`.
+    pub fn set_lc(&mut self, key_lc: &[u8], name: &[u8], value: &[u8]) {
         match self.map.get_mut(key_lc) {
-            Some(i) => i.value = value,
+            Some(i) => {
+                i.value.clear();
+                i.value.extend_from_slice(value);
+            }
             None => {
                 let name = (name != key_lc).then(|| name.to_vec());
-                self.map.insert(key_lc.to_vec(), Item { name, value, expires: None });
+                self.map.insert(Key::from_slice(key_lc), Item { name, value: Value::from_slice(value), expires: None });
             }
         }
     }
 
     /// Mutable value of `key_lc` (already lower-case).
-    pub fn get_mut_lc(&mut self, key_lc: &[u8]) -> Option<&mut Vec<u8>> {
+    pub fn get_mut_lc(&mut self, key_lc: &[u8]) -> Option<&mut Value> {
         self.map.get_mut(key_lc).map(|i| &mut i.value)
     }
 
     pub fn set(&mut self, key: &[u8], value: Vec<u8>) {
-        let lc = key.to_ascii_lowercase();
-        match self.map.get_mut(&lc) {
+        let lc = Key::from_iter(key.iter().map(u8::to_ascii_lowercase));
+        match self.map.get_mut(lc.as_slice()) {
             Some(i) => {
-                i.value = value;
+                i.value = Value::from_vec(value);
             }
             None => {
                 let name = (key != lc.as_slice()).then(|| key.to_vec());
-                self.map.insert(lc, Item { name, value, expires: None });
+                self.map.insert(lc, Item { name, value: Value::from_vec(value), expires: None });
             }
         }
     }
 
     pub fn remove(&mut self, key: &[u8]) -> bool {
-        self.map.shift_remove(&key.to_ascii_lowercase()).is_some()
+        self.map.shift_remove(key.to_ascii_lowercase().as_slice()).is_some()
     }
 
     pub fn set_expiry(&mut self, key: &[u8], at: u64) {
-        if let Some(i) = self.map.get_mut(&key.to_ascii_lowercase()) {
+        if let Some(i) = self.map.get_mut(key.to_ascii_lowercase().as_slice()) {
             i.expires = Some(at);
         }
     }

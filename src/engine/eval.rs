@@ -290,10 +290,6 @@ pub(super) fn prefilter_disabled_by_env() -> bool {
     *OFF.get_or_init(|| std::env::var_os("RAMPART_NO_PREFILTER").is_some())
 }
 
-fn itoa_buf(n: i64) -> Vec<u8> {
-    n.to_string().into_bytes()
-}
-
 /// Reuses a vector's allocation for values of another lifetime (it is emptied first; the
 /// in-place `collect` keeps the buffer, the closure never runs).
 fn recycle<'b>(mut v: Vec<Val<'_>>) -> Vec<Val<'b>> {
@@ -368,13 +364,7 @@ fn set_capture(tx: &mut super::collections::Collection, i: usize, c: &[u8]) {
         buf[..n].copy_from_slice(&s.as_bytes()[..n]);
         &buf[..n]
     };
-    match tx.get_mut_lc(key) {
-        Some(slot) => {
-            slot.clear();
-            slot.extend_from_slice(c);
-        }
-        None => tx.set_lc(key, key, c.to_vec()),
-    }
+    tx.set_lc(key, key, c);
 }
 
 impl Transaction {
@@ -425,14 +415,78 @@ impl Transaction {
     fn eval_rule(&mut self, rule: &Arc<Rule>) {
         let mut st: Box<MsgState> = self.msg_state.take().unwrap_or_default();
         st.reset();
-        if self.eval_link(rule, rule, &mut st) {
+        let matched = match self.eval_tx_check(rule, &mut st) {
+            Some(m) => m,
+            None => self.eval_link(rule, rule, &mut st),
+        };
+        if matched {
             self.matched_ids.push(rule.id);
         }
         self.msg_state = Some(st);
     }
 
+    /// `eval_rule` for the commonest shape of CRS's bookkeeping rules (paranoia-level gates,
+    /// initialisation checks, score comparisons): no chain, one TX variable named literally
+    /// (or its count), no transformation, no capture, no message to make. The variable is
+    /// looked up and recorded as MATCHED_VAR in place. None, having done nothing, for any
+    /// other rule.
+    fn eval_tx_check(&mut self, rule: &Arc<Rule>, st: &mut MsgState) -> Option<bool> {
+        let op = rule.operator.as_ref()?;
+        let [t] = rule.targets.as_slice() else { return None };
+        let (Var::Tx, Some(super::vars::KeySel::Key(key)), true, None, 0, false, false) =
+            (t.var, &t.key, t.exclusions.is_empty(), &rule.chain, rule.chain_id, rule.capture, rule.multi_match)
+        else {
+            return None;
+        };
+        if rule.prefilter.is_some() || self.needs_message(rule) || self.removes_runtime_target(rule, Var::Tx) {
+            return None;
+        }
+        let Transaction { d, rs, ctx, .. } = self;
+        let d: &mut Data = d;
+        let item = d.tx.get_item_lc(key);
+        let (name, value): (&[u8], &[u8]) = match (t.count, item) {
+            (true, _) => (b"", if item.is_some() { b"1" } else { b"0" }),
+            (false, Some(item)) => item,
+            // No such variable: nothing to test, no match (negated or not).
+            (false, None) => (b"", b""),
+        };
+        let (matched, geo) = if t.count || item.is_some() {
+            let mut env = Env::new(d, op, rs, ctx);
+            (op.op.evaluate(value, &mut env, None) != op.negated, env.geo_result.take())
+        } else {
+            (false, None)
+        };
+        if debug_eval() {
+            eprintln!("eval {} phase {} op {} targets {} pf None found {}", rule.id, self.phase, op.display_name, t.text, usize::from(matched));
+        }
+        if matched {
+            if t.count {
+                d.matched.push(&[b"TX"], value);
+            } else {
+                d.matched.push(&[b"TX:", name], value);
+            }
+        } else {
+            d.matched.clear();
+        }
+        if let Some(fields) = geo {
+            self.set_geo(fields);
+        }
+        if matched {
+            self.run_setvars(rule);
+            self.after_full_match(rule, rule, st);
+        }
+        Some(matched)
+    }
+
     fn clean_matched_vars(&mut self) {
-        self.d.clear_matched();
+        self.d.matched.clear();
+    }
+
+    /// Whether a runtime target exclusion (ctl:ruleRemoveTarget*) of variable `var` applies
+    /// to `head`.
+    fn removes_runtime_target(&self, head: &Rule, var: Var) -> bool {
+        self.removed_targets_by_id.iter().any(|(ids, p)| p.var == var && ids.contains(head.id))
+            || self.removed_targets_by_tag.iter().any(|(tag, p)| p.var == var && head.has_tag(tag))
     }
 
     /// Runtime target exclusions (ctl:ruleRemoveTarget*) that apply to `head`.
@@ -800,7 +854,7 @@ impl Transaction {
                         set_capture(&mut self.d.tx, i, c);
                     }
                 }
-                self.d.push_matched(&f.name, &f.value);
+                self.d.matched.push(&[&f.name], &f.value);
                 self.run_setvars(link);
                 if per_match {
                     self.collect_message_fields(link, st);
@@ -1000,21 +1054,15 @@ impl Transaction {
                 self.d.tx.remove(lc);
             }
             SetVarOp::Set(v) => {
+                let name = sv.key.as_str().as_bytes();
                 if v.is_literal() {
-                    let lit = v.as_str().as_bytes();
-                    match self.d.tx.get_mut_lc(lc) {
-                        Some(slot) => {
-                            slot.clear();
-                            slot.extend_from_slice(lit);
-                        }
-                        None => self.d.tx.set_lc(lc, sv.key.as_str().as_bytes(), lit.to_vec()),
-                    }
+                    self.d.tx.set_lc(lc, name, v.as_str().as_bytes());
                 } else {
-                    let val = v.expand(&self.d);
-                    match self.d.tx.get_mut_lc(lc) {
-                        Some(slot) => *slot = val,
-                        None => self.d.tx.set_lc(lc, sv.key.as_str().as_bytes(), val),
-                    }
+                    let mut buf = std::mem::take(&mut self.scratch);
+                    buf.clear();
+                    v.expand_into(&self.d, &mut buf);
+                    self.d.tx.set_lc(lc, name, &buf);
+                    self.scratch = buf;
                 }
             }
             SetVarOp::Add(v) | SetVarOp::Sub(v) => {
@@ -1037,7 +1085,7 @@ impl Transaction {
                         slot.clear();
                         let _ = write!(slot, "{n}");
                     }
-                    None => self.d.tx.set_lc(lc, sv.key.as_str().as_bytes(), itoa_buf(n)),
+                    None => self.d.tx.set_lc(lc, sv.key.as_str().as_bytes(), n.to_string().as_bytes()),
                 }
             }
         }

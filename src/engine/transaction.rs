@@ -104,6 +104,8 @@ thread_local! {
     static TCACHE_POOL: std::cell::RefCell<Vec<TransformCache>> = const { std::cell::RefCell::new(Vec::new()) };
     /// The same for the matched-value buffers.
     static FOUND_POOL: std::cell::RefCell<Vec<super::eval::FoundBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The same for MATCHED_VAR(S)' buffers.
+    static MATCHED_POOL: std::cell::RefCell<Vec<super::values::Matched>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Caches larger than this are not kept for reuse.
@@ -217,6 +219,11 @@ impl Drop for Transaction {
         let fb = std::mem::take(&mut self.found_pool);
         if fb.reusable() {
             keep_for_reuse(&FOUND_POOL, fb);
+        }
+        let mut m = std::mem::take(&mut self.d.matched);
+        if m.reusable() {
+            m.clear();
+            keep_for_reuse(&MATCHED_POOL, m);
         }
     }
 }
@@ -356,6 +363,7 @@ impl Transaction {
             start_time: Some(chrono::Local::now()),
             web_app_id: cfg.web_app_id.as_bytes().to_vec(),
             rules: Some(rs.clone()),
+            matched: MATCHED_POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten().unwrap_or_default(),
             ..Data::default()
         };
         d.protocol = b"HTTP/1.1".to_vec();

@@ -110,14 +110,8 @@ pub struct Data {
     pub user_id: Vec<u8>,
     pub session_id: Vec<u8>,
 
-    /// MATCHED_VAR / MATCHED_VAR_NAME (valid when `has_matched_var`; the buffers are
-    /// reused from rule to rule).
-    pub matched_var: Vec<u8>,
-    pub matched_var_name: Vec<u8>,
-    pub has_matched_var: bool,
-    /// MATCHED_VARS: the first `matched_len` pairs (the others are reusable buffers).
-    pub matched_vars: Vec<Pair>,
-    pub matched_len: usize,
+    /// MATCHED_VAR, MATCHED_VAR_NAME, MATCHED_VARS.
+    pub matched: Matched,
 
     pub highest_severity: Option<u8>,
     /// The rule being evaluated, as (phase index, entry index) into `rules`' phases: a
@@ -184,6 +178,68 @@ fn key_ok(t: &Target, key: &[u8]) -> bool {
     !t.exclusions.iter().any(|e| e.matches(key))
 }
 
+/// MATCHED_VAR / MATCHED_VAR_NAME (the last value that matched) and MATCHED_VARS (the
+/// values that matched the current rule), in buffers reused from rule to rule. Apart from
+/// the collections, so that a value of one of them can be recorded as it is.
+#[derive(Debug, Default)]
+pub struct Matched {
+    var: Vec<u8>,
+    name: Vec<u8>,
+    /// `var` and `name` are valid.
+    set: bool,
+    /// The first `len` pairs are MATCHED_VARS (the others are reusable buffers).
+    vars: Vec<Pair>,
+    len: usize,
+}
+
+impl Matched {
+    /// Forgets MATCHED_VAR(S) (a rule did not match), keeping the buffers.
+    pub fn clear(&mut self) {
+        self.set = false;
+        self.len = 0;
+    }
+
+    /// Records a match of `value`, whose full name is the concatenation of `name`.
+    pub fn push(&mut self, name: &[&[u8]], value: &[u8]) {
+        self.var.clear();
+        self.var.extend_from_slice(value);
+        self.name.clear();
+        for part in name {
+            self.name.extend_from_slice(part);
+        }
+        self.set = true;
+        if self.len == self.vars.len() {
+            self.vars.push(Default::default());
+        }
+        let (n, v) = &mut self.vars[self.len];
+        n.clear();
+        n.extend_from_slice(&self.name);
+        v.clear();
+        v.extend_from_slice(value);
+        self.len += 1;
+    }
+
+    /// Small enough to keep for another transaction.
+    pub fn reusable(&self) -> bool {
+        self.vars.len() <= 256 && self.var.capacity() + self.name.capacity() + self.vars.iter().map(|(n, v)| n.capacity() + v.capacity()).sum::<usize>() <= 256 * 1024
+    }
+
+    /// MATCHED_VAR, when a value matched.
+    pub fn var(&self) -> Option<&[u8]> {
+        self.set.then_some(self.var.as_slice())
+    }
+
+    /// MATCHED_VAR_NAME, when a value matched.
+    pub fn name(&self) -> Option<&[u8]> {
+        self.set.then_some(self.name.as_slice())
+    }
+
+    /// MATCHED_VARS as (name, value) pairs.
+    pub fn vars(&self) -> &[Pair] {
+        &self.vars[..self.len]
+    }
+}
+
 impl Data {
     /// The rule being evaluated (the head of its chain), if any.
     pub fn current_rule(&self) -> Option<&Rule> {
@@ -192,31 +248,6 @@ impl Data {
             super::rule::Entry::Rule(r) => Some(r),
             super::rule::Entry::Marker(_) => None,
         }
-    }
-
-    /// Forgets MATCHED_VAR(S) (a rule did not match), keeping the buffers.
-    pub fn clear_matched(&mut self) {
-        self.has_matched_var = false;
-        self.matched_len = 0;
-    }
-
-    /// Records a match: MATCHED_VAR, MATCHED_VAR_NAME, one more MATCHED_VARS entry.
-    pub fn push_matched(&mut self, name: &[u8], value: &[u8]) {
-        self.matched_var.clear();
-        self.matched_var.extend_from_slice(value);
-        self.matched_var_name.clear();
-        self.matched_var_name.extend_from_slice(name);
-        self.has_matched_var = true;
-        if self.matched_len < self.matched_vars.len() {
-            let (n, v) = &mut self.matched_vars[self.matched_len];
-            n.clear();
-            n.extend_from_slice(name);
-            v.clear();
-            v.extend_from_slice(value);
-        } else {
-            self.matched_vars.push((name.to_vec(), value.to_vec()));
-        }
-        self.matched_len += 1;
     }
 
     fn pairs<'a>(&'a self, var: Var, t: &Target, src: &'a [Pair], names: bool, out: &mut Vec<Val<'a>>) {
@@ -319,8 +350,8 @@ impl Data {
             MultipartPartHeaders => self.pairs(var, t, &self.multipart_part_headers, false, out),
             MultipartFilename => self.pairs(var, t, &self.multipart_filename, false, out),
             MultipartName => self.pairs(var, t, &self.multipart_name, false, out),
-            MatchedVars => self.pairs(var, t, &self.matched_vars[..self.matched_len.min(self.matched_vars.len())], false, out),
-            MatchedVarsNames => self.pairs(var, t, &self.matched_vars[..self.matched_len.min(self.matched_vars.len())], true, out),
+            MatchedVars => self.pairs(var, t, self.matched.vars(), false, out),
+            MatchedVarsNames => self.pairs(var, t, self.matched.vars(), true, out),
             Tx => self.collection(var, t, &self.tx, out),
             Ip | Global | Session | User | Resource => {
                 if let Some(c) = self.persistent.get(&var) {
@@ -409,13 +440,13 @@ impl Data {
                 }
             }
             MatchedVar => {
-                if self.has_matched_var {
-                    self.scalar(var, Cow::Borrowed(&self.matched_var), out)
+                if let Some(v) = self.matched.var() {
+                    self.scalar(var, Cow::Borrowed(v), out)
                 }
             }
             MatchedVarName => {
-                if self.has_matched_var {
-                    self.scalar(var, Cow::Borrowed(&self.matched_var_name), out)
+                if let Some(n) = self.matched.name() {
+                    self.scalar(var, Cow::Borrowed(n), out)
                 }
             }
             MultipartBoundaryQuoted | MultipartBoundaryWhitespace | MultipartCrlfLfLines | MultipartDataAfter

@@ -322,36 +322,50 @@ pub enum KeySel {
     Regex(Regex, Option<KeyLiteral>),
 }
 
-/// A key regex that is only a literal, anchored at the start or not (`/^_pk_ref/`,
-/// `/^header_name_920450_/`, `/rfi_parameter_.*/`): compared without running the regex.
+/// A literal that every key matching a key regex contains (at its start for `^lit...`),
+/// compared without running the regex. When the regex is only that literal (`/^_pk_ref/`,
+/// `/^header_name_920450_/`, `/rfi_parameter_.*/`) it is the whole answer; otherwise
+/// (`/^pbjs-\w+$/`, `/MULTIPART_HEADERS_CONTENT_TYPES_*/`) a key without it is rejected
+/// and the regex decides for the others.
 #[derive(Debug, Clone)]
-pub enum KeyLiteral {
-    /// `^lit`: the key starts with `lit` (lower-case), in any case.
-    Prefix(Vec<u8>),
-    /// `lit` or `lit.*`: the key contains `lit` (lower-case), in any case.
-    Contains(Vec<u8>),
+pub struct KeyLiteral {
+    /// The literal, lower-case.
+    lit: Vec<u8>,
+    /// `^lit`: at the start of the key; otherwise anywhere in it.
+    anchored: bool,
+    /// The regex is only the literal.
+    whole: bool,
 }
 
 impl KeyLiteral {
-    /// The literal form of a key regex, when it has one.
+    /// The literal a key regex requires, when it has one.
     fn of(pattern: &str) -> Option<KeyLiteral> {
         let (anchored, rest) = match pattern.strip_prefix('^') {
             Some(r) => (true, r),
             None => (false, pattern),
         };
-        let body = rest.strip_suffix(".*").unwrap_or(rest);
-        let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-        if body.is_empty() || !body.bytes().all(plain) {
+        // A top-level alternative would make the leading literal optional.
+        if rest.contains('|') {
             return None;
         }
-        let lit = body.as_bytes().to_ascii_lowercase();
-        Some(if anchored { KeyLiteral::Prefix(lit) } else { KeyLiteral::Contains(lit) })
+        let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        let run = rest.bytes().take_while(|&b| plain(b)).count();
+        let after = &rest[run..];
+        let whole = after.is_empty() || after == ".*";
+        // A quantifier after the run may repeat its last byte zero times.
+        let run = if !whole && matches!(after.as_bytes()[0], b'*' | b'?' | b'{') { run.saturating_sub(1) } else { run };
+        if run == 0 {
+            return None;
+        }
+        Some(KeyLiteral { lit: rest.as_bytes()[..run].to_ascii_lowercase(), anchored, whole })
     }
 
-    fn matches(&self, key: &[u8]) -> bool {
-        match self {
-            KeyLiteral::Prefix(lit) => super::bodyproc::starts_with_ignore_ascii_case(key, lit),
-            KeyLiteral::Contains(lit) => key.windows(lit.len()).any(|w| w.eq_ignore_ascii_case(lit)),
+    /// Whether the key contains the literal (at its start when anchored), in any case.
+    fn present(&self, key: &[u8]) -> bool {
+        if self.anchored {
+            super::bodyproc::starts_with_ignore_ascii_case(key, &self.lit)
+        } else {
+            key.windows(self.lit.len()).any(|w| w.eq_ignore_ascii_case(&self.lit))
         }
     }
 }
@@ -360,7 +374,7 @@ impl KeySel {
     pub fn matches(&self, key: &[u8]) -> bool {
         match self {
             KeySel::Key(k) => k.eq_ignore_ascii_case(key),
-            KeySel::Regex(_, Some(lit)) => lit.matches(key),
+            KeySel::Regex(r, Some(lit)) => lit.present(key) && (lit.whole || r.is_match(key)),
             KeySel::Regex(r, None) => r.is_match(key),
         }
     }
@@ -449,17 +463,20 @@ mod tests {
     /// Literal key regexes are compared without the regex, with the regex's answers.
     #[test]
     fn literal_key_regexes_agree_with_the_regex() {
-        let keys = ["", "_pk_ref", "_PK_REF.1.abc", "x_pk_ref", "_pk_re", "header_name_920450_host", "HEADER_NAME_920450_", "header_name_920451_x", "a_rfi_parameter_b", "rfi_parameter_", "rfi-parameter_", "pbjs-abc", "__utmz"];
-        let mut literal = 0;
-        for pattern in ["^_pk_ref", "^header_name_920450_", "rfi_parameter_.*", "rfi_parameter_", "^pbjs-\\w+$", "^_ga(?:_\\w+)?$", "MULTIPART_HEADERS_CONTENT_TYPES_*", "^__utm", "^.*"] {
+        let keys = ["", "_pk_ref", "_PK_REF.1.abc", "x_pk_ref", "_pk_re", "header_name_920450_host", "HEADER_NAME_920450_", "header_name_920451_x", "a_rfi_parameter_b", "rfi_parameter_", "rfi-parameter_", "pbjs-abc", "PBJS-", "xpbjs-a", "__utmz", "_ga", "_GA_x1", "_gax", "_ga_", "multipart_headers_content_types", "MULTIPART_HEADERS_CONTENT_TYPES__x", "multipart_headers_content_type", "ab", "abc", "ac"];
+        let (mut literal, mut whole) = (0, 0);
+        for pattern in ["^_pk_ref", "^header_name_920450_", "rfi_parameter_.*", "rfi_parameter_", "^pbjs-\\w+$", "^_ga(?:_\\w+)?$", "MULTIPART_HEADERS_CONTENT_TYPES_*", "^__utm", "^.*", "^ab|ac", "abc?", "ab{0,1}c", "(?i)ab"] {
             let Ok(Some(sel)) = key_selector(None, Some(pattern)) else { panic!("{pattern}") };
             let KeySel::Regex(re, lit) = &sel else { panic!("{pattern}") };
             literal += usize::from(lit.is_some());
+            whole += usize::from(lit.as_ref().is_some_and(|l| l.whole));
             for key in keys {
                 assert_eq!(sel.matches(key.as_bytes()), re.is_match(key.as_bytes()), "/{pattern}/ on {key:?}");
             }
         }
-        assert_eq!(literal, 5);
+        // Only-a-literal: the first four and ^__utm; a required literal also: pbjs-, _ga,
+        // multipart_headers_content_types, ab (abc?), a (ab{0,1}c).
+        assert_eq!((literal, whole), (10, 5));
     }
 
     #[test]
