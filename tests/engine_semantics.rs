@@ -536,3 +536,48 @@ SecRule ARGS:b "@rx ^x+%41BC$" "id:5,phase:2,pass,t:none,t:urlDecodeUni,setvar:t
     assert_eq!(tx_var(&tx, "decoded_b").as_deref(), Some("1"));
     assert_eq!(tx_var(&tx, "wrong_b"), None);
 }
+
+/// Rules testing one TX variable (CRS's gates and initialisation checks, evaluated without
+/// the generic match buffers) leave MATCHED_VAR, MATCHED_VAR_NAME and MATCHED_VARS as any
+/// other match does: named `TX:key` as first written (`TX` for a count), cleared by a rule
+/// that does not match; a missing variable matches nothing, negated or not; a runtime
+/// exclusion of the variable still applies.
+#[test]
+fn single_tx_variable_rules_set_matched_var() {
+    let rs = ruleset(
+        r#"SecAction "id:1,phase:1,pass,nolog,setvar:tx.Paranoia=2"
+SecRule TX:paranoia "@ge 2" "id:2,phase:1,pass,nolog"
+SecRule MATCHED_VAR_NAME "@streq TX:Paranoia" "id:3,phase:1,pass,nolog,setvar:tx.name_ok=1"
+SecRule TX:paranoia "@ge 2" "id:20,phase:1,pass,nolog"
+SecRule MATCHED_VAR "@eq 2" "id:21,phase:1,pass,nolog,setvar:tx.value_ok=1"
+SecRule TX:paranoia "@ge 2" "id:4,phase:1,pass,nolog"
+SecRule MATCHED_VARS_NAMES "@streq TX:Paranoia" "id:5,phase:1,pass,nolog,setvar:tx.vars_ok=1"
+SecRule &TX:paranoia "@eq 1" "id:6,phase:1,pass,nolog"
+SecRule MATCHED_VAR_NAME "@streq TX" "id:7,phase:1,pass,nolog,setvar:tx.count_name_ok=1"
+SecRule TX:paranoia "@lt 2" "id:8,phase:1,pass,nolog"
+SecRule &MATCHED_VAR "@eq 0" "id:9,phase:1,pass,nolog,setvar:tx.cleared_ok=1"
+SecRule TX:missing "!@eq 1" "id:10,phase:1,pass,nolog,setvar:tx.missing_matched=1"
+SecRule TX:paranoia "@eq 2" "id:11,phase:1,pass,nolog,ctl:ruleRemoveTargetById=12;TX:paranoia"
+SecRule TX:paranoia "@eq 2" "id:12,phase:1,pass,nolog,setvar:tx.excluded_matched=1"
+SecRule TX:paranoia "@eq 2" "id:13,phase:1,pass,nolog,skipAfter:END"
+SecAction "id:14,phase:1,pass,nolog,setvar:tx.not_skipped=1"
+SecMarker END"#,
+    );
+    let (tx, i) = run_request(&rs, &Req::get("/"));
+    assert!(i.is_none());
+    assert_eq!(tx_var(&tx, "name_ok").as_deref(), Some("1"));
+    assert_eq!(tx_var(&tx, "value_ok").as_deref(), Some("1"));
+    assert_eq!(tx_var(&tx, "vars_ok").as_deref(), Some("1"));
+    assert_eq!(tx_var(&tx, "count_name_ok").as_deref(), Some("1"));
+    assert_eq!(tx_var(&tx, "cleared_ok").as_deref(), Some("1"));
+    assert_eq!(tx_var(&tx, "missing_matched"), None);
+    assert_eq!(tx_var(&tx, "excluded_matched"), None);
+    assert_eq!(tx_var(&tx, "not_skipped"), None);
+    let ids = tx.matched_rule_ids();
+    for id in [2, 4, 6, 11, 13] {
+        assert!(ids.contains(&id), "rule {id} matched: {ids:?}");
+    }
+    for id in [8, 10, 12] {
+        assert!(!ids.contains(&id), "rule {id} did not match: {ids:?}");
+    }
+}
