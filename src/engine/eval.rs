@@ -290,6 +290,12 @@ pub(super) fn prefilter_disabled_by_env() -> bool {
     *OFF.get_or_init(|| std::env::var_os("RAMPART_NO_PREFILTER").is_some())
 }
 
+/// The bit of variable `var` in a set of variables.
+#[inline]
+fn var_bit(var: Var) -> u128 {
+    1u128 << (var as u8)
+}
+
 /// Reuses a vector's allocation for values of another lifetime (it is emptied first; the
 /// in-place `collect` keeps the buffer, the closure never runs).
 fn recycle<'b>(mut v: Vec<Val<'_>>) -> Vec<Val<'b>> {
@@ -413,14 +419,20 @@ impl Transaction {
     }
 
     fn eval_rule(&mut self, rule: &Arc<Rule>) {
+        // The message state is only written for rules that make a message, and emptied
+        // after them: every rule starts with an empty one.
         let mut st: Box<MsgState> = self.msg_state.take().unwrap_or_default();
-        st.reset();
+        let need = self.needs_message(rule);
         let matched = match self.eval_tx_check(rule, &mut st) {
             Some(m) => m,
             None => self.eval_link(rule, rule, &mut st),
         };
         if matched {
             self.matched_ids.push(rule.id);
+        }
+        // (A `ctl:ruleEngine` of the rule may have changed whether it made one.)
+        if need || self.needs_message(rule) {
+            st.reset();
         }
         self.msg_state = Some(st);
     }
@@ -485,6 +497,10 @@ impl Transaction {
     /// Whether a runtime target exclusion (ctl:ruleRemoveTarget*) of variable `var` applies
     /// to `head`.
     fn removes_runtime_target(&self, head: &Rule, var: Var) -> bool {
+        self.removed_target_vars & var_bit(var) != 0 && self.removes_runtime_target_slow(head, var)
+    }
+
+    fn removes_runtime_target_slow(&self, head: &Rule, var: Var) -> bool {
         self.removed_targets_by_id.iter().any(|(ids, p)| p.var == var && ids.contains(head.id))
             || self.removed_targets_by_tag.iter().any(|(tag, p)| p.var == var && head.has_tag(tag))
     }
@@ -511,7 +527,9 @@ impl Transaction {
     fn find_matches(&mut self, link: &Rule, head: &Rule, keep_orig: bool, op_false: bool, found: &mut FoundBuf) {
         found.len = 0;
         let Some(op) = link.operator.as_ref() else { return };
-        let excl = if self.removed_targets_by_id.is_empty() && self.removed_targets_by_tag.is_empty() {
+        // Runtime exclusions matter only to links looking at one of their variables (CRS's
+        // 941010 removes REQUEST_FILENAME from the XSS rules of almost every request).
+        let excl = if self.removed_target_vars == 0 || !link.targets.iter().any(|t| self.removed_target_vars & var_bit(t.var) != 0) {
             Vec::new()
         } else {
             self.runtime_exclusions(head)
@@ -1149,9 +1167,13 @@ impl Transaction {
                 let t = t.expand_string(&self.d);
                 self.removed_tags.push(t);
             }
-            Ctl::RuleRemoveTargetById(ids, p) => self.removed_targets_by_id.push((ids.clone(), p.clone())),
+            Ctl::RuleRemoveTargetById(ids, p) => {
+                self.removed_target_vars |= var_bit(p.var);
+                self.removed_targets_by_id.push((ids.clone(), p.clone()));
+            }
             Ctl::RuleRemoveTargetByTag(t, p) => {
                 let t = t.expand_string(&self.d);
+                self.removed_target_vars |= var_bit(p.var);
                 self.removed_targets_by_tag.push((t, p.clone()));
             }
             Ctl::RequestBodyProcessor(p) => {

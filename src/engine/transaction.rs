@@ -294,6 +294,8 @@ pub struct Transaction {
     pub(super) removed_tags: Vec<String>,
     pub(super) removed_targets_by_id: Vec<(IdSet, TargetPattern)>,
     pub(super) removed_targets_by_tag: Vec<(String, TargetPattern)>,
+    /// The variables of `removed_targets_by_id` and `removed_targets_by_tag` (bit `Var as u8`).
+    pub(super) removed_target_vars: u128,
     pub(super) skip_next: usize,
     pub(super) skip_marker: Option<Arc<str>>,
     pub(super) allow: Option<AllowKind>,
@@ -385,6 +387,7 @@ impl Transaction {
             removed_tags: Vec::new(),
             removed_targets_by_id: Vec::new(),
             removed_targets_by_tag: Vec::new(),
+            removed_target_vars: 0,
             skip_next: 0,
             skip_marker: None,
             allow: None,
