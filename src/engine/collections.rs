@@ -170,15 +170,17 @@ impl Collection {
         self.map.get_mut(key_lc).map(|i| &mut i.value)
     }
 
-    pub fn set(&mut self, key: &[u8], value: Vec<u8>) {
+    /// Sets `key` (any case) to `value`.
+    pub fn set(&mut self, key: &[u8], value: &[u8]) {
         let lc = Key::from_iter(key.iter().map(u8::to_ascii_lowercase));
         match self.map.get_mut(lc.as_slice()) {
             Some(i) => {
-                i.value = Value::from_vec(value);
+                i.value.clear();
+                i.value.extend_from_slice(value);
             }
             None => {
                 let name = (key != lc.as_slice()).then(|| key.to_vec());
-                self.map.insert(lc, Item { name, value: Value::from_vec(value), expires: None });
+                self.map.insert(lc, Item { name, value: Value::from_slice(value), expires: None });
             }
         }
     }
@@ -297,12 +299,12 @@ impl CollectionStore {
             }
             _ => (now, now, 0, true),
         };
-        data.set(b"KEY", key.to_vec());
-        data.set(b"TIMEOUT", timeout.to_string().into_bytes());
-        data.set(b"CREATE_TIME", created.to_string().into_bytes());
-        data.set(b"LAST_UPDATE_TIME", last_update.to_string().into_bytes());
-        data.set(b"UPDATE_COUNTER", counter.to_string().into_bytes());
-        data.set(b"IS_NEW", if is_new { b"1".to_vec() } else { b"0".to_vec() });
+        data.set(b"KEY", key);
+        data.set(b"TIMEOUT", timeout.to_string().as_bytes());
+        data.set(b"CREATE_TIME", created.to_string().as_bytes());
+        data.set(b"LAST_UPDATE_TIME", last_update.to_string().as_bytes());
+        data.set(b"UPDATE_COUNTER", counter.to_string().as_bytes());
+        data.set(b"IS_NEW", if is_new { b"1" } else { b"0" });
         OpenCollection { key: key.to_vec(), data, changes: Vec::new() }
     }
 
@@ -330,10 +332,10 @@ impl CollectionStore {
         });
         for c in &col.changes {
             match c {
-                Change::Set(k, v) => rec.vars.set(k, v.clone()),
+                Change::Set(k, v) => rec.vars.set(k, v),
                 Change::Add(k, d) => {
                     let cur = rec.vars.get(k).map(to_number).unwrap_or(0);
-                    rec.vars.set(k, cur.saturating_add(*d).to_string().into_bytes());
+                    rec.vars.set(k, cur.saturating_add(*d).to_string().as_bytes());
                 }
                 Change::Delete(k) => {
                     rec.vars.remove(k);
@@ -354,8 +356,8 @@ mod tests {
     #[test]
     fn case_insensitive_keys_keep_first_name() {
         let mut c = Collection::new();
-        c.set(b"Foo", b"1".to_vec());
-        c.set(b"FOO", b"2".to_vec());
+        c.set(b"Foo", b"1");
+        c.set(b"FOO", b"2");
         assert_eq!(c.get(b"foo"), Some(&b"2"[..]));
         assert_eq!(c.len(), 1);
         assert_eq!(c.iter().next().unwrap().0, b"Foo");

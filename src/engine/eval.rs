@@ -616,7 +616,7 @@ impl Transaction {
     #[cold]
     fn set_geo(&mut self, fields: Vec<(String, String)>) {
         for (k, v) in fields {
-            self.d.geo.set(k.as_bytes(), v.into_bytes());
+            self.d.geo.set(k.as_bytes(), v.as_bytes());
         }
     }
 
@@ -1021,46 +1021,55 @@ impl Transaction {
                     continue;
                 }
             }
-            let key = sv.key.expand(&self.d);
-            if key.is_empty() {
-                continue;
-            }
-            let op = match &sv.op {
-                SetVarOp::Set(v) => Some((0, v.expand(&self.d))),
-                SetVarOp::Add(v) => Some((1, v.expand(&self.d))),
-                SetVarOp::Sub(v) => Some((-1, v.expand(&self.d))),
+            // The key and value are expanded into buffers kept from one setvar to the next.
+            let mut key = std::mem::take(&mut self.scratch_key);
+            key.clear();
+            sv.key.expand_into(&self.d, &mut key);
+            let mut val = std::mem::take(&mut self.scratch);
+            val.clear();
+            let sign = match &sv.op {
+                SetVarOp::Set(v) => Some((0, v)),
+                SetVarOp::Add(v) => Some((1, v)),
+                SetVarOp::Sub(v) => Some((-1, v)),
                 SetVarOp::Delete => None,
-            };
-            let persistent = sv.collection != Var::Tx;
-            let col = if persistent {
-                match self.d.persistent.get_mut(&sv.collection) {
-                    Some(c) => Some(c),
-                    None => continue, // collection not initialised (initcol): ignored, as ModSecurity does
-                }
-            } else {
-                None
-            };
-            let data = match col {
-                Some(c) => {
-                    match &op {
-                        None => c.changes.push(Change::Delete(key.clone())),
-                        Some((0, v)) => c.changes.push(Change::Set(key.clone(), v.clone())),
-                        Some((sign, v)) => c.changes.push(Change::Add(key.clone(), sign * to_number(v))),
-                    }
-                    &mut c.data
-                }
-                None => &mut self.d.tx,
-            };
-            match op {
-                None => {
-                    data.remove(&key);
-                }
-                Some((0, v)) => data.set(&key, v),
-                Some((sign, v)) => {
-                    let cur = data.get(&key).map(to_number).unwrap_or(0);
-                    let n = cur.saturating_add(sign * to_number(&v));
-                    data.set(&key, n.to_string().into_bytes());
-                }
+            }
+            .map(|(sign, v)| {
+                v.expand_into(&self.d, &mut val);
+                sign
+            });
+            self.apply_setvar(sv.collection, &key, sign, &val);
+            self.scratch_key = key;
+            self.scratch = val;
+        }
+    }
+
+    /// Sets (`sign` 0), adds to (1), subtracts from (-1) or deletes (None) variable `key` of
+    /// `collection` (recorded as a change for a persistent collection; ignored when that
+    /// collection was not opened with `initcol`, as ModSecurity does).
+    fn apply_setvar(&mut self, collection: Var, key: &[u8], sign: Option<i64>, val: &[u8]) {
+        if key.is_empty() {
+            return;
+        }
+        let data = if collection == Var::Tx {
+            &mut self.d.tx
+        } else {
+            let Some(c) = self.d.persistent.get_mut(&collection) else { return };
+            c.changes.push(match sign {
+                None => Change::Delete(key.to_vec()),
+                Some(0) => Change::Set(key.to_vec(), val.to_vec()),
+                Some(sign) => Change::Add(key.to_vec(), sign * to_number(val)),
+            });
+            &mut c.data
+        };
+        match sign {
+            None => {
+                data.remove(key);
+            }
+            Some(0) => data.set(key, val),
+            Some(sign) => {
+                let cur = data.get(key).map(to_number).unwrap_or(0);
+                let n = cur.saturating_add(sign * to_number(val));
+                data.set(key, n.to_string().as_bytes());
             }
         }
     }
@@ -1138,7 +1147,7 @@ impl Transaction {
             Action::SetEnv { name, value } => {
                 let n = name.expand(&self.d);
                 let v = value.expand(&self.d);
-                self.d.env.set(&n, v);
+                self.d.env.set(&n, &v);
             }
             Action::SetUid(m) => {
                 let v = m.expand(&self.d);

@@ -277,6 +277,8 @@ pub struct Transaction {
     pub(super) found_pool: super::eval::FoundBuf,
     /// A reused buffer for macro expansions that are only read.
     pub(super) scratch: Vec<u8>,
+    /// A second one, for setvar keys.
+    pub(super) scratch_key: Vec<u8>,
     /// The message state of the rule being evaluated, reused from rule to rule.
     pub(super) msg_state: Option<Box<super::eval::MsgState>>,
     pub(super) mode: EngineMode,
@@ -406,6 +408,7 @@ impl Transaction {
             vals_pool: Vec::with_capacity(32),
             found_pool: take_found_pool(),
             scratch: Vec::new(),
+            scratch_key: Vec::new(),
             msg_state: None,
             d,
             rs,
@@ -912,7 +915,7 @@ impl Transaction {
 
     /// Sets a TX variable before the rules run (for connectors and tests).
     pub fn set_tx_var(&mut self, name: &str, value: &str) {
-        self.d.tx.set(name.as_bytes(), value.as_bytes().to_vec());
+        self.d.tx.set(name.as_bytes(), value.as_bytes());
     }
 
     /// Client IP, server IP and URI for log lines.
