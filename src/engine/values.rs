@@ -178,15 +178,11 @@ fn key_ok(t: &Target, key: &[u8]) -> bool {
     !t.exclusions.iter().any(|e| e.matches(key))
 }
 
-/// MATCHED_VAR / MATCHED_VAR_NAME (the last value that matched) and MATCHED_VARS (the
-/// values that matched the current rule), in buffers reused from rule to rule. Apart from
-/// the collections, so that a value of one of them can be recorded as it is.
+/// MATCHED_VARS (the values that matched the current rule) in buffers reused from rule to
+/// rule; MATCHED_VAR / MATCHED_VAR_NAME are its last entry (the last value that matched).
+/// Apart from the collections, so that a value of one of them can be recorded as it is.
 #[derive(Debug, Default)]
 pub struct Matched {
-    var: Vec<u8>,
-    name: Vec<u8>,
-    /// `var` and `name` are valid.
-    set: bool,
     /// The first `len` pairs are MATCHED_VARS (the others are reusable buffers).
     vars: Vec<Pair>,
     len: usize,
@@ -195,25 +191,19 @@ pub struct Matched {
 impl Matched {
     /// Forgets MATCHED_VAR(S) (a rule did not match), keeping the buffers.
     pub fn clear(&mut self) {
-        self.set = false;
         self.len = 0;
     }
 
     /// Records a match of `value`, whose full name is the concatenation of `name`.
     pub fn push(&mut self, name: &[&[u8]], value: &[u8]) {
-        self.var.clear();
-        self.var.extend_from_slice(value);
-        self.name.clear();
-        for part in name {
-            self.name.extend_from_slice(part);
-        }
-        self.set = true;
         if self.len == self.vars.len() {
             self.vars.push(Default::default());
         }
         let (n, v) = &mut self.vars[self.len];
         n.clear();
-        n.extend_from_slice(&self.name);
+        for part in name {
+            n.extend_from_slice(part);
+        }
         v.clear();
         v.extend_from_slice(value);
         self.len += 1;
@@ -221,17 +211,17 @@ impl Matched {
 
     /// Small enough to keep for another transaction.
     pub fn reusable(&self) -> bool {
-        self.vars.len() <= 256 && self.var.capacity() + self.name.capacity() + self.vars.iter().map(|(n, v)| n.capacity() + v.capacity()).sum::<usize>() <= 256 * 1024
+        self.vars.len() <= 256 && self.vars.iter().map(|(n, v)| n.capacity() + v.capacity()).sum::<usize>() <= 256 * 1024
     }
 
     /// MATCHED_VAR, when a value matched.
     pub fn var(&self) -> Option<&[u8]> {
-        self.set.then_some(self.var.as_slice())
+        self.vars().last().map(|(_, v)| v.as_slice())
     }
 
     /// MATCHED_VAR_NAME, when a value matched.
     pub fn name(&self) -> Option<&[u8]> {
-        self.set.then_some(self.name.as_slice())
+        self.vars().last().map(|(n, _)| n.as_slice())
     }
 
     /// MATCHED_VARS as (name, value) pairs.
