@@ -173,16 +173,7 @@ impl Collection {
     /// Sets `key` (any case) to `value`.
     pub fn set(&mut self, key: &[u8], value: &[u8]) {
         let lc = Key::from_iter(key.iter().map(u8::to_ascii_lowercase));
-        match self.map.get_mut(lc.as_slice()) {
-            Some(i) => {
-                i.value.clear();
-                i.value.extend_from_slice(value);
-            }
-            None => {
-                let name = (key != lc.as_slice()).then(|| key.to_vec());
-                self.map.insert(lc, Item { name, value: Value::from_slice(value), expires: None });
-            }
-        }
+        self.set_lc(&lc, key, value);
     }
 
     pub fn remove(&mut self, key: &[u8]) -> bool {

@@ -296,6 +296,26 @@ fn var_bit(var: Var) -> u128 {
     1u128 << (var as u8)
 }
 
+/// The value a target naming one TX variable stands for: the variable's (name as written,
+/// value), or ("", "1" / "0") for its count; None when the variable does not exist.
+#[inline]
+fn single_tx_value<'d>(tx: &'d super::collections::Collection, key_lc: &[u8], count: bool) -> Option<(&'d [u8], &'d [u8])> {
+    let item = tx.get_item_lc(key_lc);
+    if count {
+        Some((b"", if item.is_some() { b"1" } else { b"0" }))
+    } else {
+        item
+    }
+}
+
+/// Whether `op` (negation included) is true for `value`; `op_false`: the operator itself is
+/// known to be false. Also returns what an `@geoLookup` found.
+#[inline]
+fn test_operator(d: &Data, rs: &Ruleset, ctx: &super::transaction::EngineContext, op: &super::rule::RuleOperator, value: &[u8], op_false: bool) -> (bool, Option<Vec<(String, String)>>) {
+    let mut env = Env::new(d, op, rs, ctx);
+    ((!op_false && op.op.evaluate(value, &mut env, None)) != op.negated, env.geo_result.take())
+}
+
 /// Reuses a vector's allocation for values of another lifetime (it is emptied first; the
 /// in-place `collect` keeps the buffer, the closure never runs).
 fn recycle<'b>(mut v: Vec<Val<'_>>) -> Vec<Val<'b>> {
@@ -423,7 +443,7 @@ impl Transaction {
         // after them: every rule starts with an empty one.
         let mut st: Box<MsgState> = self.msg_state.take().unwrap_or_default();
         let need = self.needs_message(rule);
-        let matched = match self.eval_tx_check(rule, &mut st) {
+        let matched = match self.eval_tx_check(rule, need, &mut st) {
             Some(m) => m,
             None => self.eval_link(rule, rule, &mut st),
         };
@@ -441,8 +461,8 @@ impl Transaction {
     /// initialisation checks, score comparisons): no chain, one TX variable named literally
     /// (or its count), no transformation, no capture, no message to make. The variable is
     /// looked up and recorded as MATCHED_VAR in place. None, having done nothing, for any
-    /// other rule.
-    fn eval_tx_check(&mut self, rule: &Arc<Rule>, st: &mut MsgState) -> Option<bool> {
+    /// other rule. `need`: whether the rule makes a message (`needs_message`).
+    fn eval_tx_check(&mut self, rule: &Arc<Rule>, need: bool, st: &mut MsgState) -> Option<bool> {
         let op = rule.operator.as_ref()?;
         let [t] = rule.targets.as_slice() else { return None };
         let (Var::Tx, Some(super::vars::KeySel::Key(key)), true, None, 0, false, false) =
@@ -450,35 +470,25 @@ impl Transaction {
         else {
             return None;
         };
-        if rule.prefilter.is_some() || self.needs_message(rule) || self.removes_runtime_target(rule, Var::Tx) {
+        if rule.prefilter.is_some() || need || self.removes_runtime_target(rule, Var::Tx) {
             return None;
         }
         let Transaction { d, rs, ctx, .. } = self;
         let d: &mut Data = d;
-        let item = d.tx.get_item_lc(key);
-        let (name, value): (&[u8], &[u8]) = match (t.count, item) {
-            (true, _) => (b"", if item.is_some() { b"1" } else { b"0" }),
-            (false, Some(item)) => item,
-            // No such variable: nothing to test, no match (negated or not).
-            (false, None) => (b"", b""),
-        };
-        let (matched, geo) = if t.count || item.is_some() {
-            let mut env = Env::new(d, op, rs, ctx);
-            (op.op.evaluate(value, &mut env, None) != op.negated, env.geo_result.take())
-        } else {
-            (false, None)
+        // No such variable: nothing to test, no match (negated or not).
+        let found = single_tx_value(&d.tx, key, t.count);
+        let (matched, geo) = match found {
+            Some((_, value)) => test_operator(d, rs, ctx, op, value, false),
+            None => (false, None),
         };
         if debug_eval() {
             eprintln!("eval {} phase {} op {} targets {} pf None found {}", rule.id, self.phase, op.display_name, t.text, usize::from(matched));
         }
-        if matched {
-            if t.count {
-                d.matched.push(&[b"TX"], value);
-            } else {
-                d.matched.push(&[b"TX:", name], value);
-            }
-        } else {
-            d.matched.clear();
+        match found.filter(|_| matched) {
+            // The name MATCHED_VAR_NAME shows (`Val::write_full_name`): `TX:name`, or `TX`
+            // for a count.
+            Some((name, value)) => d.matched.push(&[if name.is_empty() { b"TX" } else { b"TX:" }, name], value),
+            None => d.matched.clear(),
         }
         if let Some(fields) = geo {
             self.set_geo(fields);
@@ -630,18 +640,14 @@ impl Transaction {
             return false;
         };
         let Transaction { d, rs, ctx, .. } = self;
-        let item = d.tx.get_item_lc(key);
-        let v = match (t.count, item) {
-            (true, _) => Val { var: t.var, key: Cow::Borrowed(b""), value: Cow::Borrowed(if item.is_some() { b"1" } else { b"0" }) },
-            (false, Some((name, value))) => Val { var: t.var, key: Cow::Borrowed(name), value: Cow::Borrowed(value) },
-            // No such variable: nothing to test, no match (negated or not).
-            (false, None) => return true,
-        };
-        let mut env = Env::new(d, op, rs, ctx);
-        if (!op_false && op.op.evaluate(&v.value, &mut env, None)) != op.negated {
-            found.record(&v, keep_orig.then_some(&v.value), &v.value, None);
+        // No such variable: nothing to test, no match (negated or not).
+        let Some((name, value)) = single_tx_value(&d.tx, key, t.count) else { return true };
+        let v = Val { var: t.var, key: Cow::Borrowed(name), value: Cow::Borrowed(value) };
+        let (matched, geo) = test_operator(d, rs, ctx, op, value, op_false);
+        if matched {
+            found.record(&v, keep_orig.then_some(value), value, None);
         }
-        if let Some(fields) = env.geo_result.take() {
+        if let Some(fields) = geo {
             self.set_geo(fields);
         }
         true
@@ -702,7 +708,7 @@ impl Transaction {
             let already = prefilter_scanned[ti];
             prefilter_scanned[ti] = vals.len();
             for v in vals.iter().skip(already) {
-                let var_bit = 1u128 << (v.var as u8);
+                let var_bit = var_bit(v.var);
                 let raw: &[u8] = &v.value;
                 let cacheable = matches!(v.value, Cow::Borrowed(_));
                 let present = triggers::present(raw);

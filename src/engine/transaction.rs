@@ -179,11 +179,7 @@ impl TransformCache {
 
     /// An empty cache, reused from a finished transaction of this thread when there is one.
     pub(super) fn take() -> Self {
-        TCACHE_POOL
-            .try_with(|p| p.borrow_mut().pop())
-            .ok()
-            .flatten()
-            .unwrap_or_else(Self::fresh)
+        take_from_pool(&TCACHE_POOL).unwrap_or_else(Self::fresh)
     }
 
     /// Empties the cache and keeps it for the next transaction of this thread.
@@ -198,6 +194,11 @@ impl TransformCache {
         self.pf_bits.clear();
         keep_for_reuse(&TCACHE_POOL, self);
     }
+}
+
+/// An item kept in this thread's `pool` by [`keep_for_reuse`], if there is one.
+fn take_from_pool<T: 'static>(pool: &'static std::thread::LocalKey<std::cell::RefCell<Vec<T>>>) -> Option<T> {
+    pool.try_with(|p| p.try_borrow_mut().ok().and_then(|mut p| p.pop())).ok().flatten()
 }
 
 /// Keeps `item` in this thread's `pool` (at most `TCACHE_POOL_MAX` of them) for the next
@@ -230,7 +231,7 @@ impl Drop for Transaction {
 
 /// Matched-value buffers, reused from a finished transaction of this thread when possible.
 fn take_found_pool() -> super::eval::FoundBuf {
-    FOUND_POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten().unwrap_or_default()
+    take_from_pool(&FOUND_POOL).unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -367,7 +368,7 @@ impl Transaction {
             start_time: Some(chrono::Local::now()),
             web_app_id: cfg.web_app_id.as_bytes().to_vec(),
             rules: Some(rs.clone()),
-            matched: MATCHED_POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten().unwrap_or_default(),
+            matched: take_from_pool(&MATCHED_POOL).unwrap_or_default(),
             ..Data::default()
         };
         d.protocol = b"HTTP/1.1".to_vec();
